@@ -1,0 +1,10 @@
+#include "rill/core/storage.h"
+
+#include "rill/core/allocator.h"
+
+namespace rill {
+
+Storage::Storage(size_t n) : data(Allocator::instance().allocate(n)), bytes(n) {}
+Storage::~Storage() { Allocator::instance().deallocate(data, bytes); }
+
+}  // namespace rill
