@@ -34,19 +34,33 @@ Tensor random_uniform(const Shape& shape, DType dtype, uint64_t seed, double lo,
   return Tensor::uniform(shape, lo, hi, seed, dtype);
 }
 
-Tensor random_strided(const Shape& shape, DType dtype, uint64_t seed) {
+namespace {
+
+// A non-contiguous view of `shape` into a larger buffer made by `make(big_shape)`.
+Tensor strided_view(const Shape& shape, const std::function<Tensor(const Shape&)>& make) {
   if (shape.size() < 2) {
     Shape big = shape.empty() ? Shape{2} : Shape{shape[0] * 2 + 1};
-    Tensor b = Tensor::randn(big, seed, dtype);
+    Tensor b = make(big);
     return shape.empty() ? b.select(0, 1) : b.slice(0, 1, 1 + 2 * shape[0], 2);
   }
-  // Allocate with the last two dims swapped and padded, then transpose and slice back.
+  // Allocate with the last two dims swapped and padded, then slice and transpose back.
   Shape big = shape;
   std::swap(big[big.size() - 1], big[big.size() - 2]);
   big.back() += 1;
-  Tensor b = Tensor::randn(big, seed, dtype);
   const int64_t r = static_cast<int64_t>(shape.size());
-  return b.slice(r - 1, 0, shape[r - 2]).transpose(r - 1, r - 2);
+  return make(big).slice(r - 1, 0, shape[r - 2]).transpose(r - 1, r - 2);
+}
+
+}  // namespace
+
+Tensor random_strided(const Shape& shape, DType dtype, uint64_t seed) {
+  return strided_view(shape, [&](const Shape& s) { return Tensor::randn(s, seed, dtype); });
+}
+
+Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, double lo,
+                              double hi) {
+  return strided_view(shape,
+                      [&](const Shape& s) { return Tensor::uniform(s, lo, hi, seed, dtype); });
 }
 
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol) {

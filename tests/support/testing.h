@@ -21,9 +21,11 @@ constexpr double kGradcheckEps = 1e-6;
 Tensor random(const Shape& shape, DType dtype, uint64_t seed);
 // Uniform in [lo, hi) (for ops with a restricted domain such as log or sqrt).
 Tensor random_uniform(const Shape& shape, DType dtype, uint64_t seed, double lo, double hi);
-// The same kind of values, but as a non-contiguous view (a transposed and strided slice of a
-// larger buffer). Shapes of rank 0 or 1 come back as strided slices.
+// The same kind of values, but as a non-contiguous view (a transposed slice of a larger buffer;
+// rank 0 and 1 come back as strided slices).
 Tensor random_strided(const Shape& shape, DType dtype, uint64_t seed);
+Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, double lo,
+                              double hi);
 
 // Fails the current test (with the worst element and its index) unless actual matches expected
 // within the tolerance of expected's dtype (or `tol` when given).
