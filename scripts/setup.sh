@@ -8,6 +8,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libopenblas-openmp-dev libdnnl-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()
