@@ -26,8 +26,8 @@ void write_file_atomically(const std::string& path, const std::function<void(int
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (dir / (target.filename().string() + ".tmp." + std::to_string(::getpid())))
-                        .string();
+  std::string tmp =
+      (dir / (target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("[write] cannot create {}: {}", tmp, std::strerror(errno));
   try {

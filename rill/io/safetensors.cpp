@@ -37,7 +37,7 @@ uint16_t float_to_half(float f) {
   std::memcpy(&u, &f, 4);
   const uint32_t sign = (u >> 16) & 0x8000u;
   const uint32_t abs = u & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);  // NaN
+  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);   // NaN
   if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to inf
   if (abs < 0x38800000u) {  // subnormal half (or zero): scale into the integer mantissa
     if (abs < 0x33000000u) return static_cast<uint16_t>(sign);
@@ -134,10 +134,14 @@ Tensor SafetensorsReader::load(const std::string& name) const {
     return t;
   };
   switch (e.dtype) {
-    case StDType::F32: return raw(DType::f32);
-    case StDType::F64: return raw(DType::f64);
-    case StDType::I32: return raw(DType::i32);
-    case StDType::I64: return raw(DType::i64);
+    case StDType::F32:
+      return raw(DType::f32);
+    case StDType::F64:
+      return raw(DType::f64);
+    case StDType::I32:
+      return raw(DType::i32);
+    case StDType::I64:
+      return raw(DType::i64);
     case StDType::BF16:
     case StDType::F16: {
       Tensor t = Tensor::empty(e.shape, DType::f32);
@@ -157,10 +161,14 @@ namespace {
 
 StDType native_dtype(DType d) {
   switch (d) {
-    case DType::f32: return StDType::F32;
-    case DType::f64: return StDType::F64;
-    case DType::i32: return StDType::I32;
-    case DType::i64: return StDType::I64;
+    case DType::f32:
+      return StDType::F32;
+    case DType::f64:
+      return StDType::F64;
+    case DType::i32:
+      return StDType::I32;
+    case DType::i64:
+      return StDType::I64;
   }
   return StDType::F32;
 }
@@ -183,10 +191,11 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     e.name = name;
     auto it = store_as.find(name);
     e.dtype = it == store_as.end() ? native_dtype(t.dtype()) : it->second;
-    RILL_CHECK(e.dtype == native_dtype(t.dtype()) ||
-                   (t.dtype() == DType::f32 && (e.dtype == StDType::BF16 || e.dtype == StDType::F16)),
-               "[safetensors] {}: tensor \"{}\" of dtype {} cannot be stored as {}", path, name,
-               dtype_name(t.dtype()), safetensors::dtype_name(e.dtype));
+    RILL_CHECK(
+        e.dtype == native_dtype(t.dtype()) ||
+            (t.dtype() == DType::f32 && (e.dtype == StDType::BF16 || e.dtype == StDType::F16)),
+        "[safetensors] {}: tensor \"{}\" of dtype {} cannot be stored as {}", path, name,
+        dtype_name(t.dtype()), safetensors::dtype_name(e.dtype));
     e.shape = t.shape();
     e.begin = offset;
     e.end = offset + static_cast<uint64_t>(t.numel()) * safetensors::dtype_size(e.dtype);

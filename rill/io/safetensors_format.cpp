@@ -14,30 +14,39 @@ using nlohmann::json;
 size_t dtype_size(StDType d) {
   switch (d) {
     case StDType::F64:
-    case StDType::I64: return 8;
+    case StDType::I64:
+      return 8;
     case StDType::F32:
-    case StDType::I32: return 4;
+    case StDType::I32:
+      return 4;
     case StDType::BF16:
-    case StDType::F16: return 2;
+    case StDType::F16:
+      return 2;
   }
   return 0;
 }
 
 const char* dtype_name(StDType d) {
   switch (d) {
-    case StDType::F32: return "F32";
-    case StDType::F64: return "F64";
-    case StDType::BF16: return "BF16";
-    case StDType::F16: return "F16";
-    case StDType::I32: return "I32";
-    case StDType::I64: return "I64";
+    case StDType::F32:
+      return "F32";
+    case StDType::F64:
+      return "F64";
+    case StDType::BF16:
+      return "BF16";
+    case StDType::F16:
+      return "F16";
+    case StDType::I32:
+      return "I32";
+    case StDType::I64:
+      return "I64";
   }
   return "?";
 }
 
 std::optional<StDType> parse_dtype(const std::string& s) {
-  for (StDType d : {StDType::F32, StDType::F64, StDType::BF16, StDType::F16, StDType::I32,
-                    StDType::I64})
+  for (StDType d :
+       {StDType::F32, StDType::F64, StDType::BF16, StDType::F16, StDType::I32, StDType::I64})
     if (s == dtype_name(d)) return d;
   return std::nullopt;
 }
@@ -50,8 +59,12 @@ struct DuplicateKeyGuard {
   const std::string* source;
   bool operator()(int depth, json::parse_event_t event, json& parsed) {
     switch (event) {
-      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
-      case json::parse_event_t::object_end: open_objects.pop_back(); break;
+      case json::parse_event_t::object_start:
+        open_objects.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        open_objects.pop_back();
+        break;
       case json::parse_event_t::key: {
         const std::string& key = parsed.get_ref<const std::string&>();
         if (!open_objects.back().insert(key).second)
@@ -59,7 +72,8 @@ struct DuplicateKeyGuard {
                depth > 1 ? " (inside an entry)" : "");
         break;
       }
-      default: break;
+      default:
+        break;
     }
     return true;
   }
@@ -74,8 +88,8 @@ uint64_t read_u64_le(const uint8_t* p) {
 uint64_t as_u64(const json& v, const std::string& source, const std::string& name,
                 const char* field) {
   RILL_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0),
-             "[safetensors] {}: tensor \"{}\": {} must hold non-negative integers, got {}",
-             source, name, field, v.dump());
+             "[safetensors] {}: tensor \"{}\": {} must hold non-negative integers, got {}", source,
+             name, field, v.dump());
   return v.get<uint64_t>();
 }
 
@@ -115,23 +129,24 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& sou
              name, off.dump());
   e.begin = as_u64(off[0], source, name, "data_offsets");
   e.end = as_u64(off[1], source, name, "data_offsets");
-  RILL_CHECK(e.begin <= e.end, "[safetensors] {}: tensor \"{}\": data_offsets [{}, {}) run backwards",
-             source, name, e.begin, e.end);
+  RILL_CHECK(e.begin <= e.end,
+             "[safetensors] {}: tensor \"{}\": data_offsets [{}, {}) run backwards", source, name,
+             e.begin, e.end);
   uint64_t bytes = 0;
-  RILL_CHECK(!__builtin_mul_overflow(count, dtype_size(e.dtype), &bytes) &&
-                 bytes == e.end - e.begin,
-             "[safetensors] {}: tensor \"{}\": {} bytes at [{}, {}) do not match shape {} of {} "
-             "({} bytes)",
-             source, name, e.end - e.begin, e.begin, e.end, v["shape"].dump(),
-             dtype_name(e.dtype), bytes);
+  RILL_CHECK(
+      !__builtin_mul_overflow(count, dtype_size(e.dtype), &bytes) && bytes == e.end - e.begin,
+      "[safetensors] {}: tensor \"{}\": {} bytes at [{}, {}) do not match shape {} of {} "
+      "({} bytes)",
+      source, name, e.end - e.begin, e.begin, e.end, v["shape"].dump(), dtype_name(e.dtype), bytes);
   return e;
 }
 
 }  // namespace
 
 Header parse_header(const uint8_t* bytes, size_t size, const std::string& source) {
-  RILL_CHECK(size >= 8, "[safetensors] {}: file is {} bytes, too short for the 8-byte header length",
-             source, size);
+  RILL_CHECK(size >= 8,
+             "[safetensors] {}: file is {} bytes, too short for the 8-byte header length", source,
+             size);
   const uint64_t n = read_u64_le(bytes);
   RILL_CHECK(n <= size - 8, "[safetensors] {}: header length {} goes beyond the file ({} bytes)",
              source, n, size);
@@ -167,7 +182,8 @@ Header parse_header(const uint8_t* bytes, size_t size, const std::string& source
                source, name, e.begin, e.end, h.data_size);
     h.entries.push_back(std::move(e));
   }
-  // Overlaps: sorted by start, each (non-empty) tensor must begin where the previous ended or later.
+  // Overlaps: sorted by start, each (non-empty) tensor must begin where the previous ended or
+  // later.
   std::vector<const Entry*> by_offset;
   for (const Entry& e : h.entries)
     if (e.end > e.begin) by_offset.push_back(&e);
@@ -176,8 +192,8 @@ Header parse_header(const uint8_t* bytes, size_t size, const std::string& source
   for (size_t i = 1; i < by_offset.size(); ++i)
     RILL_CHECK(by_offset[i]->begin >= by_offset[i - 1]->end,
                "[safetensors] {}: tensor \"{}\" [{}, {}) overlaps tensor \"{}\" [{}, {})", source,
-               by_offset[i]->name, by_offset[i]->begin, by_offset[i]->end,
-               by_offset[i - 1]->name, by_offset[i - 1]->begin, by_offset[i - 1]->end);
+               by_offset[i]->name, by_offset[i]->begin, by_offset[i]->end, by_offset[i - 1]->name,
+               by_offset[i - 1]->begin, by_offset[i - 1]->end);
   return h;
 }
 
@@ -186,9 +202,8 @@ std::string serialize_header(const std::vector<Entry>& entries,
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   for (const Entry& e : entries)
-    header[e.name] = {{"dtype", dtype_name(e.dtype)},
-                      {"shape", e.shape},
-                      {"data_offsets", {e.begin, e.end}}};
+    header[e.name] = {
+        {"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {e.begin, e.end}}};
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
   std::string out(8, '\0');

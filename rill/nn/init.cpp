@@ -1,0 +1,48 @@
+#include "rill/nn/init.h"
+
+#include <cmath>
+
+#include "rill/autograd/grad_mode.h"
+#include "rill/core/rng.h"
+
+namespace rill::nn {
+
+uint64_t derive_seed(uint64_t seed, uint64_t k) {
+  auto r = philox4x32(seed, 0xC0FFEE0000000000ull + k);
+  return (static_cast<uint64_t>(r[0]) << 32) | r[1];
+}
+
+void normal_(const Tensor& t, double mean, double std, uint64_t seed) {
+  NoGradGuard g;
+  Tensor r = Tensor::randn(t.shape(), seed, DType::f64);
+  double* p = r.data<double>();
+  for (int64_t i = 0; i < r.numel(); ++i) p[i] = mean + std * p[i];
+  Tensor(t).copy_(r);
+}
+
+void uniform_(const Tensor& t, double lo, double hi, uint64_t seed) {
+  NoGradGuard g;
+  Tensor(t).copy_(Tensor::uniform(t.shape(), lo, hi, seed, DType::f64));
+}
+
+namespace {
+std::pair<double, double> fans(const Tensor& t) {
+  RILL_CHECK(t.dim() >= 2, "[xavier] needs a weight of rank >= 2, got {}", shape_str(t.shape()));
+  double receptive = 1;
+  for (int64_t d = 2; d < t.dim(); ++d) receptive *= t.shape()[d];
+  return {t.shape()[1] * receptive, t.shape()[0] * receptive};
+}
+}  // namespace
+
+void xavier_uniform_(const Tensor& t, uint64_t seed, double gain) {
+  auto [in, out] = fans(t);
+  double a = gain * std::sqrt(6.0 / (in + out));
+  uniform_(t, -a, a, seed);
+}
+
+void xavier_normal_(const Tensor& t, uint64_t seed, double gain) {
+  auto [in, out] = fans(t);
+  normal_(t, 0.0, gain * std::sqrt(2.0 / (in + out)), seed);
+}
+
+}  // namespace rill::nn
