@@ -167,9 +167,11 @@ void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
   std::vector<Tensor> copies;
   for (const Tensor& t : inputs) copies.push_back(t.clone());  // contiguous, and ours to perturb
   std::vector<Tensor> leaves = fresh_leaves(copies);
-  for (const Tensor& l : leaves)
-    if (is_floating(l.dtype()))
+  for (const Tensor& l : leaves) {
+    if (is_floating(l.dtype())) {
       ASSERT_EQ(l.dtype(), DType::f64) << what << ": gradcheck needs f64 inputs";
+    }
+  }
   Tensor y = fn(leaves);
   Tensor w = Tensor::randn(y.shape(), 4242, DType::f64);
   sum(mul(y, w)).backward();
