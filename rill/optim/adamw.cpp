@@ -8,8 +8,8 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double lr, AdamWOptions opt)
     : Optimizer(std::move(groups), lr), opt_(opt) {}
 
 void AdamW::update(const std::string& name, Tensor& p, const Tensor& g, double wd, int64_t t) {
-  Tensor& m = slot("exp_avg", name, p.shape(), p.dtype());
-  Tensor& v = slot("exp_avg_sq", name, p.shape(), p.dtype());
+  Tensor m = slot("exp_avg", name, p.shape(), p.dtype());
+  Tensor v = slot("exp_avg_sq", name, p.shape(), p.dtype());
   const double bc1 = 1 - std::pow(opt_.beta1, t), bc2 = 1 - std::pow(opt_.beta2, t);
   const double step = lr() / bc1, sqrt_bc2 = std::sqrt(bc2), decay = 1 - lr() * wd;
   RILL_DISPATCH_FLOAT(p.dtype(), "adamw", T, {

@@ -48,7 +48,7 @@ void Optimizer::zero_grad() {
     for (auto& [name, p] : g.params) p.zero_grad();
 }
 
-Tensor& Optimizer::slot(const std::string& slot, const std::string& name, const Shape& shape,
+Tensor Optimizer::slot(const std::string& slot, const std::string& name, const Shape& shape,
                         DType dtype) {
   const std::string key = slot + "." + name;
   for (auto& [k, t] : state_)

@@ -46,7 +46,8 @@ class Optimizer {
   virtual void update(const std::string& name, Tensor& p, const Tensor& g, double weight_decay,
                       int64_t t) = 0;
   // The state tensor `slot` of parameter `name`, created (zeros of `shape`) on first use.
-  Tensor& slot(const std::string& slot, const std::string& name, const Shape& shape, DType dtype);
+  // Returned by value: a handle sharing the state storage (references into the list would dangle).
+  Tensor slot(const std::string& slot, const std::string& name, const Shape& shape, DType dtype);
   bool has_slot(const std::string& slot, const std::string& name) const;
 
  private:
