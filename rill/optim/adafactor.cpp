@@ -17,9 +17,14 @@ void Adafactor::update(const std::string& name, Tensor& p, const Tensor& g, doub
   const int64_t cols = factored ? p.size(-1) : n;
   const int64_t rows = factored ? p.size(-2) : 1;
   const int64_t mats = n / std::max<int64_t>(rows * cols, 1);  // leading dims batch the matrices
-  Shape row_shape(p.shape().begin(), p.shape().end() - 1);     // shape[:-1]
-  Shape col_shape(p.shape().begin(), p.shape().end() - 2);     // shape[:-2] + shape[-1:]
-  if (factored) col_shape.push_back(cols);
+  // Only a factored (rank >= 2) parameter has row and column statistics: for rank 1 the range
+  // end() - 2 would lie before begin().
+  Shape row_shape, col_shape;
+  if (factored) {
+    row_shape.assign(p.shape().begin(), p.shape().end() - 1);  // shape[:-1]
+    col_shape.assign(p.shape().begin(), p.shape().end() - 2);  // shape[:-2] + shape[-1:]
+    col_shape.push_back(cols);
+  }
 
   RILL_DISPATCH_FLOAT(p.dtype(), "adafactor", T, {
     T* pp = p.data<T>();

@@ -49,7 +49,7 @@ void Optimizer::zero_grad() {
 }
 
 Tensor Optimizer::slot(const std::string& slot, const std::string& name, const Shape& shape,
-                        DType dtype) {
+                       DType dtype) {
   const std::string key = slot + "." + name;
   for (auto& [k, t] : state_)
     if (k == key) {
@@ -76,15 +76,15 @@ NamedTensors Optimizer::state() const {
 }
 
 void Optimizer::load_state(const NamedTensors& state) {
+  // Validate everything before changing anything, so a failed load leaves the optimiser intact.
   std::map<std::string, Tensor> given(state.begin(), state.end());
   auto it = given.find("step");
   RILL_CHECK(it != given.end(), "[optimizer] the saved state has no \"step\"");
-  steps_ = it->second.item<int64_t>();
-  given.erase(it);
-  state_.clear();
+  const int64_t steps = it->second.item<int64_t>();
   std::map<std::string, Shape> known;
   for (const auto& g : groups_)
     for (const auto& [name, p] : g.params) known[name] = p.shape();
+  NamedTensors loaded;
   for (const auto& [key, t] : state) {
     if (key == "step") continue;
     auto dot = key.find('.');
@@ -92,8 +92,10 @@ void Optimizer::load_state(const NamedTensors& state) {
     std::string param = key.substr(dot + 1);
     RILL_CHECK(known.count(param), "[optimizer] state \"{}\" is for an unknown parameter \"{}\"",
                key, param);
-    state_.emplace_back(key, t.clone());
+    loaded.emplace_back(key, t.clone());
   }
+  steps_ = steps;
+  state_ = std::move(loaded);
 }
 
 }  // namespace rill::optim
