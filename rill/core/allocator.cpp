@@ -1,5 +1,6 @@
 #include "rill/core/allocator.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <new>
@@ -17,7 +18,7 @@ size_t Allocator::size_class(size_t bytes) {
   if (bytes <= 256) return 256;
   // Eight classes per power of two: at most 12.5% waste, few distinct classes.
   size_t p = std::bit_floor(bytes);
-  size_t step = p / 8;
+  size_t step = std::max<size_t>(p / 8, 64);  // aligned_alloc needs a multiple of the alignment
   return (bytes + step - 1) / step * step;
 }
 
