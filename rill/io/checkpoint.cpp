@@ -46,7 +46,8 @@ json parse_config(const std::string& text, const std::string& where) {
 
 void save_checkpoint(const std::string& path, const std::string& config_json,
                      const nn::Module& model, const optim::Optimizer* optimizer,
-                     const TrainingProgress& progress) {
+                     const TrainingProgress& progress,
+                     const std::map<std::string, std::string>& extra) {
   parse_config(config_json, path);
   NamedTensors tensors;
   for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
@@ -56,8 +57,11 @@ void save_checkpoint(const std::string& path, const std::string& config_json,
   json rngs = json::object();
   for (const auto& [name, g] : progress.rngs) rngs[name] = {g.seed(), g.offset()};
   training["rngs"] = rngs;
-  save_safetensors(path, tensors,
-                   {{"format", kFormat}, {"rill.config", config_json}, {"rill.training", training.dump()}});
+  std::map<std::string, std::string> meta = extra;
+  meta["format"] = kFormat;
+  meta["rill.config"] = config_json;
+  meta["rill.training"] = training.dump();
+  save_safetensors(path, tensors, meta);
 }
 
 std::string checkpoint_config(const std::string& path) {
@@ -69,6 +73,11 @@ std::string checkpoint_config(const std::string& path) {
   auto c = r.metadata().find("rill.config");
   RILL_CHECK(c != r.metadata().end(), "[checkpoint] {} has no rill.config", path);
   return c->second;
+}
+
+std::map<std::string, std::string> checkpoint_metadata(const std::string& path) {
+  checkpoint_config(path);  // refuses files that are not checkpoints
+  return SafetensorsReader(path).metadata();
 }
 
 TrainingProgress load_checkpoint(const std::string& path, const std::string& config_json,

@@ -18,10 +18,12 @@ struct TrainingProgress {
   std::map<std::string, Generator> rngs;     // every generator the run draws from, by name
 };
 
-// config_json: the model's configuration (compared on load). optimizer may be null.
+// config_json: the model's configuration (compared on load). optimizer may be null. extra:
+// more metadata stored as is and never compared (e.g. the run's settings).
 void save_checkpoint(const std::string& path, const std::string& config_json,
                      const nn::Module& model, const optim::Optimizer* optimizer,
-                     const TrainingProgress& progress);
+                     const TrainingProgress& progress,
+                     const std::map<std::string, std::string>& extra = {});
 
 // Restores everything save_checkpoint wrote. Refuses a checkpoint whose config or tensor shapes
 // differ from the model's, naming each difference; the model is untouched when it refuses.
@@ -30,5 +32,7 @@ TrainingProgress load_checkpoint(const std::string& path, const std::string& con
 
 // The config stored in a checkpoint (to rebuild a model before loading it).
 std::string checkpoint_config(const std::string& path);
+// All of a checkpoint's metadata (config, training state, extra entries).
+std::map<std::string, std::string> checkpoint_metadata(const std::string& path);
 
 }  // namespace rill

@@ -1,0 +1,93 @@
+#include "rill/mixers/linear_attention.h"
+
+#include "rill/ops/elementwise.h"
+#include "rill/ops/index.h"
+#include "rill/ops/linear_attention_step.h"
+#include "rill/ops/norm.h"
+
+namespace rill {
+
+FeatureMap parse_feature_map(const std::string& name) {
+  if (name == "elu1" || name == "elu+1") return FeatureMap::elu1;
+  if (name == "relu") return FeatureMap::relu;
+  fail("[linear_attention] unknown feature map \"{}\" (elu1, relu)", name);
+}
+
+LinearAttentionMixer::LinearAttentionMixer(const LinearAttentionConfig& c)
+    : Mixer(c.d_model), config(c) {
+  RILL_CHECK(c.heads > 0 && (c.head_dim > 0 || c.d_model % c.heads == 0),
+             "[linear_attention] d_model {} is not divisible by {} heads", c.d_model, c.heads);
+  RILL_CHECK(c.chunk > 0, "[linear_attention] chunk must be positive, got {}", c.chunk);
+  head_dim_ = c.head_dim > 0 ? c.head_dim : c.d_model / c.heads;
+  state_cols_ = head_dim_ + (c.normalize ? 1 : 0);
+  proj_ = register_module("proj", std::make_shared<MultiHeadProjection>(
+                                      c.d_model, c.heads, head_dim_, head_dim_, c.seed, false, c.dtype));
+  if (!c.normalize)
+    out_gain_ = register_parameter("out_norm.weight", Tensor::ones({head_dim_}, c.dtype),
+                                   nn::ParamKind::norm);
+}
+
+State LinearAttentionMixer::init_state(int64_t batch) const {
+  State s;
+  s.set("S", Tensor::zeros({batch, config.heads, head_dim_, state_cols_}, config.dtype));
+  return s;
+}
+
+Tensor LinearAttentionMixer::feature(const Tensor& x) const {
+  return config.feature_map == FeatureMap::elu1 ? add(elu(x), 1.0) : relu(x);
+}
+
+Tensor LinearAttentionMixer::readout(const Tensor& num_aug) const {
+  if (!config.normalize) return rms_norm(num_aug, out_gain_);
+  const int64_t last = num_aug.dim() - 1;
+  Tensor num = num_aug.narrow(last, 0, head_dim_);
+  Tensor den = num_aug.narrow(last, head_dim_, 1);
+  return div(num, add(den, config.eps));
+}
+
+Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
+  check_forward_input(x);
+  Tensor q = feature(proj_->q(x)), k = feature(proj_->k(x)), v = proj_->v(x);  // [B,H,T,d]
+  if (config.normalize) {
+    Shape ones_shape = v.shape();
+    ones_shape.back() = 1;
+    v = concat({v, Tensor::ones(ones_shape, v.dtype())}, -1);  // [B,H,T,Da]
+  }
+  if (!config.causal) {
+    RILL_CHECK(state == nullptr,
+               "[linear_attention] the non-causal form has no recurrent state to carry");
+    return proj_->out(readout(linear_attention_noncausal(q, k, v)));
+  }
+  Tensor s0 = state && state->has("S") ? state->get("S") : Tensor();
+  if (s0.defined())
+    RILL_CHECK(s0.shape() == Shape({x.size(0), config.heads, head_dim_, state_cols_}),
+               "[linear_attention] state S is {} but this batch needs {}", shape_str(s0.shape()),
+               shape_str({x.size(0), config.heads, head_dim_, state_cols_}));
+  auto [num, s_final] = causal_linear_attention(q, k, v, s0, config.form, config.chunk);
+  if (state) state->set("S", s_final);
+  return proj_->out(readout(num));
+}
+
+Tensor LinearAttentionMixer::step_impl(const Tensor& x_t, State& state) {
+  RILL_CHECK(config.causal, "[linear_attention] step needs the causal form");
+  Tensor x = x_t.unsqueeze(1);  // [B,1,D]
+  Tensor q = feature(proj_->q(x)).squeeze(2), k = feature(proj_->k(x)).squeeze(2);  // [B,H,Dk]
+  Tensor v = proj_->v(x).squeeze(2);                                                 // [B,H,Dv]
+  if (config.normalize) {
+    Shape ones_shape = v.shape();
+    ones_shape.back() = 1;
+    v = concat({v, Tensor::ones(ones_shape, v.dtype())}, -1);
+  }
+  Tensor s = state.get("S");
+  if (s.grad_fn() || !s.is_contiguous()) {  // never write into storage a tape may still read
+    s = s.detach().clone();
+    state.set("S", s);
+  }
+  RILL_CHECK(s.shape() == Shape({x_t.size(0), config.heads, head_dim_, state_cols_}),
+             "[linear_attention] state S is {} but this batch needs {}", shape_str(s.shape()),
+             shape_str({x_t.size(0), config.heads, head_dim_, state_cols_}));
+  Tensor out = linear_attention_step(q, k, v, s);  // updates S in place
+  return proj_->out(readout(out).unsqueeze(2)).squeeze(1);
+}
+
+}  // namespace rill

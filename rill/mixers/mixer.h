@@ -1,0 +1,42 @@
+// The sequence-mixer contract every mechanism implements (DESIGN.md, "Core abstractions"):
+//   init_state(B)        a fresh state for B streams
+//   forward(x, state)    x [B, T, D] for any T; reads the state when given and leaves the
+//                        final state in it (parallel or chunkwise form; records a tape)
+//   step(x_t, state)     x_t [B, D], one token, never records a tape
+#pragma once
+#include <string>
+
+#include "rill/autograd/grad_mode.h"
+#include "rill/mixers/state.h"
+#include "rill/nn/module.h"
+
+namespace rill {
+
+class Mixer : public nn::Module {
+ public:
+  explicit Mixer(int64_t d_model) : d_model_(d_model) {}
+
+  virtual State init_state(int64_t batch) const = 0;
+  virtual Tensor forward(const Tensor& x, State* state) = 0;
+  Tensor step(const Tensor& x_t, State& state) {
+    NoGradGuard no_grad;
+    check_step_input(x_t);
+    return step_impl(x_t, state);
+  }
+  virtual std::string kind() const = 0;
+  // True when the state's size does not grow with the context (the recurrent mixers).
+  virtual bool constant_state() const = 0;
+  // FLOPs of the token mixing itself (projections excluded) for one token at this context.
+  virtual double mixing_flops_per_token(int64_t context) const = 0;
+  int64_t d_model() const { return d_model_; }
+
+ protected:
+  virtual Tensor step_impl(const Tensor& x_t, State& state) = 0;
+  void check_forward_input(const Tensor& x) const;  // [B, T, d_model], floating
+  void check_step_input(const Tensor& x_t) const;   // [B, d_model], floating
+
+ private:
+  int64_t d_model_;
+};
+
+}  // namespace rill

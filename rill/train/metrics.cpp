@@ -1,0 +1,93 @@
+#include "rill/train/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "rill/core/error.h"
+#include "rill/io/atomic_file.h"
+
+namespace rill {
+
+MetricsLog::MetricsLog(const std::string& path) : out_(path, std::ios::app), path_(path) {
+  RILL_CHECK(out_.good(), "[metrics] cannot open {} for writing", path);
+}
+
+void MetricsLog::write(const nlohmann::json& record) {
+  out_ << record.dump() << '\n';
+  out_.flush();
+  RILL_CHECK(out_.good(), "[metrics] writing {} failed", path_);
+}
+
+std::vector<Curve> curves_from_log(const std::string& log_path, const std::string& key) {
+  Curve train{"train", "#1f77b4", {}}, valid{"valid", "#d62728", {}};
+  std::ifstream in(log_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains(key) || !j.contains("step") || !j.contains("split"))
+      continue;
+    Curve& c = j["split"] == "valid" ? valid : train;
+    c.points.emplace_back(j["step"].get<double>(), j[key].get<double>());
+  }
+  return {train, valid};
+}
+
+void write_svg_plot(const std::string& path, const std::string& title, const std::string& y_label,
+                    const std::vector<Curve>& curves) {
+  const double W = 720, H = 440, L = 70, R = 20, T = 40, B = 50;
+  double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
+  for (const Curve& c : curves)
+    for (auto [x, y] : c.points)
+      if (std::isfinite(y)) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1;
+  const double pad = 0.05 * (y1 - y0);
+  y0 -= pad, y1 += pad;
+  auto sx = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto sy = [&](double y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+      W, H, W / 2, title);
+  for (int i = 0; i <= 5; ++i) {  // grid and tick labels
+    double yv = y0 + (y1 - y0) * i / 5, xv = x0 + (x1 - x0) * i / 5;
+    svg += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g}</text>\n",
+        L, sy(yv), W - R, sy(yv), L - 6, sy(yv) + 4, yv);
+    svg += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{:.0f}</text>\n",
+        sx(xv), T, sx(xv), H - B, sx(xv), H - B + 18, xv);
+  }
+  svg += fmt::format(
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">step</text>\n<text x=\"16\" y=\"{}\" "
+      "text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">{}</text>\n",
+      (L + W - R) / 2, H - 12, (T + H - B) / 2, (T + H - B) / 2, y_label);
+  int legend = 0;
+  for (const Curve& c : curves) {
+    if (c.points.empty()) continue;
+    std::string pts;
+    for (auto [x, y] : c.points)
+      if (std::isfinite(y)) pts += fmt::format("{:.1f},{:.1f} ", sx(x), sy(y));
+    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n",
+                       c.color, pts);
+    if (c.points.size() < 40)
+      for (auto [x, y] : c.points)
+        svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n", sx(x), sy(y), c.color);
+    svg += fmt::format(
+        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"/>"
+        "<text x=\"{}\" y=\"{}\">{}</text>\n",
+        W - R - 110, T + 14 + 18 * legend, W - R - 85, T + 14 + 18 * legend, c.color,
+        W - R - 78, T + 18 + 18 * legend, c.name);
+    ++legend;
+  }
+  svg += "</svg>\n";
+  write_file_atomically(path, [&](int fd) { write_all(fd, svg.data(), svg.size(), path); });
+}
+
+}  // namespace rill

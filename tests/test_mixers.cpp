@@ -1,0 +1,249 @@
+// The mixer contract, for every mixer configuration: the parallel (or chunkwise) forward, the
+// step-by-step recurrence and the pieces-with-carried-state forms compute the same function,
+// outputs and final state; gradients agree between forms (including the gradient of the
+// initial state); causality; state save/load/clone; the step's state size.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "rill/autograd/grad_mode.h"
+#include "rill/mixers/linear_attention.h"
+#include "rill/mixers/registry.h"
+#include "rill/mixers/softmax_attention.h"
+#include "rill/ops/elementwise.h"
+#include "rill/ops/index.h"
+#include "rill/ops/matmul.h"
+#include "rill/ops/reduce.h"
+#include "tests/support/testing.h"
+
+using namespace rill;
+using namespace rill::testing;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kD = 16;
+
+// Every configuration the contract must hold for (small: 2 heads of 8).
+std::vector<json> configs() {
+  return {
+      {{"type", "linear_attention"}, {"heads", 2}, {"form", "chunked"}, {"chunk", 4}},
+      {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}},
+      {{"type", "linear_attention"}, {"heads", 2}, {"feature_map", "relu"}, {"chunk", 3}},
+      {{"type", "linear_attention"}, {"heads", 2}, {"normalize", false}, {"chunk", 5}},
+      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}},
+      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "t5"}, {"num_buckets", 8},
+       {"max_distance", 16}},
+      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "none"}, {"window", 3}},
+      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}, {"window", 4}},
+      {{"type", "softmax_attention"}, {"heads", 2}, {"step_mode", "no_cache"}},
+  };
+}
+
+std::shared_ptr<Mixer> build(const json& c, DType dt, uint64_t seed = 3) {
+  return make_mixer(c, kD, seed, dt);
+}
+
+// Runs forward over x in pieces of the given lengths, carrying the state.
+Tensor forward_in_pieces(Mixer& m, const Tensor& x, const std::vector<int64_t>& pieces, State& s) {
+  std::vector<Tensor> outs;
+  int64_t t = 0;
+  for (int64_t len : pieces) {
+    outs.push_back(m.forward(x.narrow(1, t, len), &s));
+    t += len;
+  }
+  return concat(outs, 1);
+}
+
+Tensor forward_by_steps(Mixer& m, const Tensor& x, State& s) {
+  std::vector<Tensor> outs;
+  for (int64_t t = 0; t < x.size(1); ++t) outs.push_back(m.step(x.select(1, t), s).unsqueeze(1));
+  return concat(outs, 1);
+}
+
+void expect_states_close(const State& a, const State& b, const std::string& what) {
+  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << what;
+  for (const auto& [name, t] : a.tensors()) {
+    Tensor u = b.get(name);
+    if (!is_floating(t.dtype())) {
+      EXPECT_TRUE(bitwise_equal(t, u)) << what << ": state " << name;
+    } else {
+      EXPECT_TRUE(all_close(u, t)) << what << ": state " << name;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Mixers, ParallelStepAndPiecesAgree) {
+  for (const json& c : configs())
+    for (DType dt : {DType::f32, DType::f64}) {
+      const std::string what = c.dump() + " " + dtype_name(dt);
+      auto m = build(c, dt);
+      Tensor x = random({2, 11, kD}, dt, 5);
+      State whole = m->init_state(2);
+      Tensor y = m->forward(x, &whole);
+      // Without a state the forward is the same function.
+      EXPECT_TRUE(all_close(m->forward(x, nullptr), y)) << what;
+      State pieces = m->init_state(2);
+      EXPECT_TRUE(all_close(forward_in_pieces(*m, x, {4, 1, 6}, pieces), y)) << what << " pieces";
+      expect_states_close(whole, pieces, what + " pieces");
+      State steps = m->init_state(2);
+      EXPECT_TRUE(all_close(forward_by_steps(*m, x, steps), y)) << what << " steps";
+      expect_states_close(whole, steps, what + " steps");
+    }
+}
+
+TEST(Mixers, Causality) {
+  for (const json& c : configs()) {
+    auto m = build(c, DType::f64);
+    Tensor x = random({1, 9, kD}, DType::f64, 6);
+    Tensor y = m->forward(x, nullptr);
+    Tensor x2 = x.clone();
+    x2.select(1, 6).copy_(random({1, kD}, DType::f64, 7));  // change token 6
+    Tensor y2 = m->forward(x2, nullptr);
+    EXPECT_TRUE(bitwise_equal(y2.narrow(1, 0, 6), y.narrow(1, 0, 6))) << c.dump();
+    EXPECT_FALSE(all_close(y2.narrow(1, 6, 1), y.narrow(1, 6, 1))) << c.dump();
+  }
+}
+
+// The recurrent and chunked kernels give the same outputs, final state and gradients of the
+// input, of every parameter and of the initial state, with a loss through the final state too.
+TEST(Mixers, LinearAttentionFormsAgreeWithGradients) {
+  for (DType dt : {DType::f32, DType::f64})
+    for (bool normalize : {true, false}) {
+      std::vector<std::vector<Tensor>> grads;
+      std::vector<Tensor> outs, finals;
+      for (const char* form : {"recurrent", "chunked"}) {
+        auto m = build({{"type", "linear_attention"}, {"heads", 2}, {"form", form},
+                        {"chunk", 4}, {"normalize", normalize}},
+                       dt);
+        Tensor x = random({2, 10, kD}, dt, 8).set_requires_grad(true);
+        State s = m->init_state(2);
+        Tensor s0 = random_uniform(s.get("S").shape(), dt, 9, 0.1, 1.0).set_requires_grad(true);
+        s.set("S", s0);
+        Tensor y = m->forward(x, &s);
+        Tensor loss = add(sum(mul(y, random(y.shape(), dt, 10))),
+                          sum(mul(s.get("S"), random(s0.shape(), dt, 11))));
+        loss.backward();
+        std::vector<Tensor> g{x.grad(), s0.grad()};
+        for (const Tensor& p : m->parameters()) g.push_back(p.grad());
+        grads.push_back(g);
+        outs.push_back(y.detach());
+        finals.push_back(s.get("S").detach());
+      }
+      const std::string what = fmt::format("{} normalize {}", dtype_name(dt), normalize);
+      EXPECT_TRUE(all_close(outs[1], outs[0])) << what;
+      EXPECT_TRUE(all_close(finals[1], finals[0])) << what;
+      ASSERT_EQ(grads[0].size(), grads[1].size());
+      for (size_t i = 0; i < grads[0].size(); ++i)
+        EXPECT_TRUE(all_close(grads[1][i], grads[0][i])) << what << " gradient " << i;
+    }
+}
+
+// Against the quadratic form written directly from the paper's eq. (6)/(9): y_i =
+// sum_{j<=i} (phi(q_i).phi(k_j)) v_j / sum_{j<=i} phi(q_i).phi(k_j), through the same
+// projections (the mixer's own parameters).
+TEST(Mixers, LinearAttentionMatchesTheQuadraticForm) {
+  LinearAttentionConfig c;
+  c.d_model = kD, c.heads = 2, c.dtype = DType::f64, c.chunk = 4, c.eps = 0;
+  LinearAttentionMixer m(c);
+  Tensor x = random({2, 7, kD}, DType::f64, 12);
+  Tensor y = m.forward(x, nullptr);
+  auto params = m.state_dict();
+  auto param = [&](const std::string& n) {
+    for (auto& [k, v] : params)
+      if (k == n) return v;
+    return Tensor();
+  };
+  auto heads = [&](const Tensor& w) {  // [B,T,D] x W^T -> [B,H,T,8]
+    return matmul(x, w.transpose(0, 1)).view({2, 7, 2, 8}).transpose(1, 2);
+  };
+  auto phi = [](const Tensor& t) { return add(elu(t), 1.0); };
+  Tensor q = phi(heads(param("proj.q.weight"))), k = phi(heads(param("proj.k.weight")));
+  Tensor v = heads(param("proj.v.weight"));
+  Tensor a = matmul(q, k.transpose(2, 3));  // [B,H,T,T], all positive
+  Tensor mask = Tensor::zeros({7, 7}, DType::f64);
+  for (int i = 0; i < 7; ++i)
+    for (int j = 0; j <= i; ++j) mask.data<double>()[i * 7 + j] = 1;
+  a = mul(a, mask);
+  Tensor o = div(matmul(a, v), sum(a, {3}, true));
+  Tensor expect = matmul(o.transpose(1, 2).reshape({2, 7, 16}),
+                         param("proj.o.weight").transpose(0, 1));
+  EXPECT_TRUE(all_close(y, expect));
+}
+
+TEST(Mixers, GradcheckInputAndInitialState) {
+  for (const json& c : configs()) {
+    auto m = build(c, DType::f64);
+    Tensor x = random({1, 5, kD}, DType::f64, 13);
+    gradcheck([&](const std::vector<Tensor>& in) { return m->forward(in[0], nullptr); }, {x},
+              c.dump());
+  }
+  auto m = build({{"type", "linear_attention"}, {"heads", 2}, {"chunk", 2}}, DType::f64);
+  State s = m->init_state(1);
+  Tensor s0 = random_uniform(s.get("S").shape(), DType::f64, 14, 0.1, 1.0);
+  Tensor x = random({1, 5, kD}, DType::f64, 15);
+  gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        State st;
+        st.set("S", in[1]);
+        Tensor y = m->forward(in[0], &st);
+        return concat({y.reshape({-1}), st.get("S").reshape({-1})}, 0);
+      },
+      {x, s0}, "linear attention with an initial state");
+}
+
+TEST(Mixers, LinearStepStateIsConstantOver10000Steps) {
+  auto m = build({{"type", "linear_attention"}, {"heads", 2}}, DType::f32);
+  State s = m->init_state(1);
+  const size_t bytes = s.bytes();
+  Tensor x = random({1, kD}, DType::f32, 16);
+  for (int t = 0; t < 10000; ++t) {
+    Tensor y = m->step(x, s);
+    ASSERT_EQ(s.bytes(), bytes) << "step " << t;
+    if (t == 9999) EXPECT_TRUE(std::isfinite(y.to_vector<float>()[0]));
+  }
+  // The KV cache grows; the window keeps it bounded.
+  auto kv = build({{"type", "softmax_attention"}, {"heads", 2}}, DType::f32);
+  auto win = build({{"type", "softmax_attention"}, {"heads", 2}, {"window", 8}}, DType::f32);
+  State a = kv->init_state(1), b = win->init_state(1);
+  for (int t = 0; t < 50; ++t) kv->step(x, a), win->step(x, b);
+  EXPECT_GT(a.bytes(), 40u * 2 * 2 * 8 * 4);
+  EXPECT_LE(b.bytes(), 8u * 2 * 2 * 8 * 4 + 64);
+}
+
+TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {
+  for (const json& c : configs()) {
+    auto m = build(c, DType::f32);
+    Tensor x = random({2, 6, kD}, DType::f32, 17), more = random({2, 3, kD}, DType::f32, 18);
+    State s = m->init_state(2);
+    m->forward(x, &s);
+    State fork = s.clone();
+    const std::string path = ::testing::TempDir() + "/rill_state.safetensors";
+    s.save(path, {{"note", "test"}});
+    std::map<std::string, std::string> meta;
+    State loaded = State::load(path, &meta);
+    EXPECT_EQ(meta.at("note"), "test");
+    Tensor a = m->forward(more, &s);
+    EXPECT_TRUE(bitwise_equal(m->forward(more, &fork), a)) << c.dump();
+    EXPECT_TRUE(bitwise_equal(m->forward(more, &loaded), a)) << c.dump();
+  }
+}
+
+TEST(Mixers, BadInputAndConfig) {
+  auto m = build(configs()[0], DType::f32);
+  expect_error([&] { m->forward(random({2, 3, kD + 1}, DType::f32, 1), nullptr); },
+               {"[linear_attention]", "[2, 3, 17]"});
+  State s = m->init_state(1);
+  expect_error([&] { m->step(random({3, kD}, DType::f32, 1), s); },
+               {"[linear_attention]", "state S"});
+  expect_error([&] { make_mixer({{"type", "mamba"}}, kD, 0, DType::f32); },
+               {"[config]", "mamba"});
+  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"hedas", 2}}, kD, 0, DType::f32); },
+               {"[config]", "hedas"});
+  expect_error([&] { make_mixer({{"type", "softmax_attention"}, {"heads", "2"}}, kD, 0, DType::f32); },
+               {"[config]", "heads"});
+  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"heads", 3}}, kD, 0, DType::f32); },
+               {"[linear_attention]", "divisible"});
+}
