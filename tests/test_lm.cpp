@@ -2,7 +2,12 @@
 // the step form's greedy continuation equals the parallel form's, a saved stream resumes
 // identically, resume-from-checkpoint training continues, and bad input gives clear errors.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -173,5 +178,49 @@ TEST(LanguageModel, ClearErrors) {
   LanguageModel b(wider);
   expect_error([&] { load_checkpoint(ck, json{{"model", wider.to_json()}}.dump(), b, nullptr); },
                {"[checkpoint]", "model.d_model: 32 in the checkpoint, 64 in the model"});
+  fs::remove_all(dir);
+}
+
+// Child half of CtrlCSavesACheckpoint: trains "forever" until SIGINT arrives.
+TEST(LanguageModel, ChildTrainsUntilInterrupted) {
+  const char* dir = std::getenv("RILL_CHILD_TRAIN_DIR");
+  if (!dir) GTEST_SKIP() << "runs only as the child of CtrlCSavesACheckpoint";
+  TrainConfig cfg;
+  cfg.corpus = "pattern";
+  cfg.data_dir = dir;
+  cfg.out_dir = std::string(dir) + "/run";
+  cfg.model = tiny_model(kLinear, DType::f32);
+  cfg.batch = 4, cfg.seq = 16, cfg.steps = 1000000, cfg.warmup = 10;
+  cfg.eval_every = 1000000, cfg.checkpoint_every = 1000000;
+  TrainResult r = train(cfg, false);
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_GT(r.steps, 0);
+}
+
+TEST(LanguageModel, CtrlCSavesACheckpoint) {
+  const std::string dir = temp_dir("rill_lm_sigint");
+  data::prepare_text(test_corpus(), pattern_text(), dir);
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("RILL_CHILD_TRAIN_DIR", dir.c_str(), 1);
+    execl(exe.c_str(), exe.c_str(), "--gtest_filter=LanguageModel.ChildTrainsUntilInterrupted",
+          nullptr);
+    _exit(127);
+  }
+  // Wait until training has logged a few steps, then press Ctrl-C.
+  const std::string log = dir + "/run/metrics.jsonl";
+  for (int i = 0; i < 600 && !(fs::exists(log) && fs::file_size(log) > 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(log)) << "the child never started training";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died instead of saving";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's own checks failed";
+  // The checkpoint holds the step it stopped at.
+  auto meta = checkpoint_metadata(dir + "/run/checkpoint.safetensors");
+  EXPECT_GT(json::parse(meta.at("rill.training"))["step"].get<int64_t>(), 0);
   fs::remove_all(dir);
 }
