@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 cd build
+# ctest runs two test binaries at once on two cores: spinning OpenMP workers would fight.
+export OMP_WAIT_POLICY=passive
 ctest --output-on-failure -j "$(nproc)" --timeout 900
