@@ -80,24 +80,6 @@ void expect_all_close(const std::vector<Tensor>& actual, const std::vector<Tenso
     EXPECT_TRUE(all_close(actual[i], expected[i])) << what << ", " << names[i];
 }
 
-// Runs fn under the cpu backend with 1, 2 and 3 threads; the results must be bitwise equal.
-void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
-                             const std::string& what) {
-  BackendGuard g(Backend::cpu);
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<Tensor> one = fn();
-  for (int threads : {2, 3}) {
-    omp_set_num_threads(threads);
-    std::vector<Tensor> many = fn();
-    ASSERT_EQ(one.size(), many.size());
-    for (size_t i = 0; i < one.size(); ++i)
-      EXPECT_TRUE(bitwise_equal(many[i], one[i]))
-          << what << ", result " << i << ", " << threads << " threads";
-  }
-  omp_set_num_threads(saved);
-}
-
 }  // namespace
 
 // The main agreement test: cpu (fused) vs ref for outputs and every gradient, and the fused

@@ -63,23 +63,6 @@ std::vector<Tensor> value_and_grads(const std::function<Tensor(const std::vector
   return out;
 }
 
-void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
-                             const std::string& what) {
-  BackendGuard g(Backend::cpu);
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<Tensor> one = fn();
-  for (int threads : {2, 3}) {
-    omp_set_num_threads(threads);
-    std::vector<Tensor> many = fn();
-    ASSERT_EQ(one.size(), many.size());
-    for (size_t i = 0; i < one.size(); ++i)
-      EXPECT_TRUE(bitwise_equal(many[i], one[i]))
-          << what << ", result " << i << ", " << threads << " threads";
-  }
-  omp_set_num_threads(saved);
-}
-
 }  // namespace
 
 TEST(LayerNorm, CpuMatchesRef) {

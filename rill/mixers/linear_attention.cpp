@@ -20,8 +20,9 @@ LinearAttentionMixer::LinearAttentionMixer(const LinearAttentionConfig& c)
   RILL_CHECK(c.chunk > 0, "[linear_attention] chunk must be positive, got {}", c.chunk);
   head_dim_ = c.head_dim > 0 ? c.head_dim : c.d_model / c.heads;
   state_cols_ = head_dim_ + (c.normalize ? 1 : 0);
-  proj_ = register_module("proj", std::make_shared<MultiHeadProjection>(
-                                      c.d_model, c.heads, head_dim_, head_dim_, c.seed, false, c.dtype));
+  proj_ = register_module(
+      "proj", std::make_shared<MultiHeadProjection>(c.d_model, c.heads, head_dim_, head_dim_,
+                                                    c.seed, false, c.dtype));
   if (!c.normalize)
     out_gain_ = register_parameter("out_norm.weight", Tensor::ones({head_dim_}, c.dtype),
                                    nn::ParamKind::norm);
@@ -70,9 +71,9 @@ Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
 
 Tensor LinearAttentionMixer::step_impl(const Tensor& x_t, State& state) {
   RILL_CHECK(config.causal, "[linear_attention] step needs the causal form");
-  Tensor x = x_t.unsqueeze(1);  // [B,1,D]
+  Tensor x = x_t.unsqueeze(1);                                                      // [B,1,D]
   Tensor q = feature(proj_->q(x)).squeeze(2), k = feature(proj_->k(x)).squeeze(2);  // [B,H,Dk]
-  Tensor v = proj_->v(x).squeeze(2);                                                 // [B,H,Dv]
+  Tensor v = proj_->v(x).squeeze(2);                                                // [B,H,Dv]
   if (config.normalize) {
     Shape ones_shape = v.shape();
     ones_shape.back() = 1;

@@ -10,8 +10,7 @@ void Mixer::check_forward_input(const Tensor& x) const {
 }
 
 void Mixer::check_step_input(const Tensor& x_t) const {
-  RILL_CHECK(x_t.defined() && x_t.dim() == 2 && x_t.size(1) == d_model_ &&
-                 is_floating(x_t.dtype()),
+  RILL_CHECK(x_t.defined() && x_t.dim() == 2 && x_t.size(1) == d_model_ && is_floating(x_t.dtype()),
              "[{}] step expects x_t [B, {}] (floating), got {}", kind(), d_model_,
              x_t.defined() ? fmt::format("{} {}", dtype_name(x_t.dtype()), shape_str(x_t.shape()))
                            : "undefined");

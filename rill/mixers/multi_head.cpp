@@ -12,10 +12,14 @@ MultiHeadProjection::MultiHeadProjection(int64_t d_model, int64_t heads, int64_t
   nn::LinearOptions o;
   o.bias = bias;
   o.dtype = dtype;
-  q_ = register_module("q", std::make_shared<nn::Linear>(d_model, heads * dk, nn::derive_seed(seed, 0), o));
-  k_ = register_module("k", std::make_shared<nn::Linear>(d_model, heads * dk, nn::derive_seed(seed, 1), o));
-  v_ = register_module("v", std::make_shared<nn::Linear>(d_model, heads * dv, nn::derive_seed(seed, 2), o));
-  o_ = register_module("o", std::make_shared<nn::Linear>(heads * dv, d_model, nn::derive_seed(seed, 3), o));
+  q_ = register_module(
+      "q", std::make_shared<nn::Linear>(d_model, heads * dk, nn::derive_seed(seed, 0), o));
+  k_ = register_module(
+      "k", std::make_shared<nn::Linear>(d_model, heads * dk, nn::derive_seed(seed, 1), o));
+  v_ = register_module(
+      "v", std::make_shared<nn::Linear>(d_model, heads * dv, nn::derive_seed(seed, 2), o));
+  o_ = register_module(
+      "o", std::make_shared<nn::Linear>(heads * dv, d_model, nn::derive_seed(seed, 3), o));
 }
 
 Tensor MultiHeadProjection::split(const Tensor& y, int64_t d) const {

@@ -27,8 +27,9 @@ SoftmaxAttentionMixer::SoftmaxAttentionMixer(const SoftmaxAttentionConfig& c)
   head_dim_ = c.head_dim > 0 ? c.head_dim : c.d_model / c.heads;
   RILL_CHECK(c.positions != PositionKind::rotary || head_dim_ % 2 == 0,
              "[softmax_attention] rotary positions need an even head_dim, got {}", head_dim_);
-  proj_ = register_module("proj", std::make_shared<MultiHeadProjection>(
-                                      c.d_model, c.heads, head_dim_, head_dim_, c.seed, false, c.dtype));
+  proj_ = register_module(
+      "proj", std::make_shared<MultiHeadProjection>(c.d_model, c.heads, head_dim_, head_dim_,
+                                                    c.seed, false, c.dtype));
   if (c.positions == PositionKind::t5) {
     Tensor b = Tensor::empty({c.num_buckets, c.heads}, c.dtype);
     nn::normal_(b, 0, 0.1, nn::derive_seed(c.seed, 99));
@@ -50,9 +51,8 @@ State SoftmaxAttentionMixer::init_state(int64_t batch) const {
 
 // Attention of x's tokens (absolute positions pos, pos+1, ...) over the cached keys and their
 // own; returns [B,T,D] and, when asked, the concatenated keys and values.
-Tensor SoftmaxAttentionMixer::attend(const Tensor& x, const Tensor& k_cache,
-                                     const Tensor& v_cache, int64_t pos, Tensor* k_all,
-                                     Tensor* v_all) {
+Tensor SoftmaxAttentionMixer::attend(const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
+                                     int64_t pos, Tensor* k_all, Tensor* v_all) {
   Tensor q = proj_->q(x), k = proj_->k(x), v = proj_->v(x);  // [B,H,T,Dh]
   if (config.positions == PositionKind::rotary) {
     q = rotary(q, pos, config.rotary_base);

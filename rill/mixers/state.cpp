@@ -53,7 +53,8 @@ State State::sub(const std::string& prefix) const {
   return s;
 }
 
-void State::save(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+void State::save(const std::string& path,
+                 const std::map<std::string, std::string>& metadata) const {
   std::map<std::string, std::string> meta = metadata;
   meta["format"] = "rill-state-1";
   save_safetensors(path, tensors_, meta);

@@ -29,7 +29,8 @@ class State {
 
   // Saves atomically with optional metadata; load() restores names, shapes, dtypes and values.
   void save(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
-  static State load(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+  static State load(const std::string& path,
+                    std::map<std::string, std::string>* metadata = nullptr);
 
  private:
   std::vector<std::pair<std::string, Tensor>> tensors_;

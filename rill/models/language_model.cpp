@@ -1,8 +1,7 @@
 #include "rill/models/language_model.h"
 
-#include <set>
-
 #include "rill/autograd/grad_mode.h"
+#include "rill/io/json_fields.h"
 #include "rill/mixers/registry.h"
 #include "rill/nn/init.h"
 #include "rill/ops/elementwise.h"
@@ -13,44 +12,25 @@ namespace rill {
 
 using nlohmann::json;
 
-namespace {
-
-template <class T>
-void read(const json& j, const char* key, T& out, std::set<std::string>& seen) {
-  seen.insert(key);
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const json::exception&) {
-    fail("[config] \"{}\" has the wrong type: {}", key, j.at(key).dump());
-  }
-}
-
-}  // namespace
-
 LMConfig LMConfig::from_json(const json& j) {
-  RILL_CHECK(j.is_object(), "[config] the model config must be a JSON object");
   LMConfig c;
-  std::set<std::string> seen;
+  JsonFields f(j, "the model config");
   std::string dtype = "f32";
-  read(j, "vocab", c.vocab, seen);
-  read(j, "d_model", c.d_model, seen);
-  read(j, "n_layers", c.n_layers, seen);
-  read(j, "mlp_hidden", c.mlp_hidden, seen);
-  read(j, "mlp", c.mlp, seen);
-  read(j, "norm", c.norm, seen);
-  read(j, "tie_embeddings", c.tie_embeddings, seen);
-  read(j, "dropout", c.dropout, seen);
-  read(j, "seed", c.seed, seen);
-  read(j, "dtype", dtype, seen);
-  seen.insert("mixers");
-  if (j.contains("mixers")) {
-    const json& m = j["mixers"];
-    RILL_CHECK(m.is_array() && !m.empty(), "[config] \"mixers\" must be a non-empty array");
-    c.mixers.assign(m.begin(), m.end());
+  f.get("vocab", c.vocab);
+  f.get("d_model", c.d_model);
+  f.get("n_layers", c.n_layers);
+  f.get("mlp_hidden", c.mlp_hidden);
+  f.get("mlp", c.mlp);
+  f.get("norm", c.norm);
+  f.get("tie_embeddings", c.tie_embeddings);
+  f.get("dropout", c.dropout);
+  f.get("seed", c.seed);
+  f.get("dtype", dtype);
+  if (const json* m = f.raw("mixers")) {
+    RILL_CHECK(m->is_array() && !m->empty(), "[config] \"mixers\" must be a non-empty array");
+    c.mixers.assign(m->begin(), m->end());
   }
-  for (const auto& [k, v] : j.items())
-    RILL_CHECK(seen.count(k), "[config] unknown key \"{}\" in the model config", k);
+  f.finish();
   RILL_CHECK(c.vocab > 0 && c.d_model > 0 && c.n_layers > 0 && c.mlp_hidden > 0,
              "[config] vocab, d_model, n_layers and mlp_hidden must be positive");
   RILL_CHECK(c.mlp == "gelu" || c.mlp == "swiglu", "[config] mlp \"{}\" is not gelu or swiglu",
@@ -61,17 +41,22 @@ LMConfig LMConfig::from_json(const json& j) {
   RILL_CHECK(dtype == "f32" || dtype == "f64", "[config] dtype \"{}\" is not f32 or f64", dtype);
   c.dtype = dtype == "f64" ? DType::f64 : DType::f32;
   RILL_CHECK(c.mixers.size() == 1 || static_cast<int64_t>(c.mixers.size()) == c.n_layers,
-             "[config] {} mixers given for {} layers (give one, or one per layer)",
-             c.mixers.size(), c.n_layers);
+             "[config] {} mixers given for {} layers (give one, or one per layer)", c.mixers.size(),
+             c.n_layers);
   return c;
 }
 
 json LMConfig::to_json() const {
-  return {{"vocab", vocab},   {"d_model", d_model},
-          {"n_layers", n_layers}, {"mlp_hidden", mlp_hidden},
-          {"mlp", mlp},       {"norm", norm},
-          {"tie_embeddings", tie_embeddings}, {"dropout", dropout},
-          {"seed", seed},     {"dtype", dtype_name(dtype)},
+  return {{"vocab", vocab},
+          {"d_model", d_model},
+          {"n_layers", n_layers},
+          {"mlp_hidden", mlp_hidden},
+          {"mlp", mlp},
+          {"norm", norm},
+          {"tie_embeddings", tie_embeddings},
+          {"dropout", dropout},
+          {"seed", seed},
+          {"dtype", dtype_name(dtype)},
           {"mixers", mixers}};
 }
 
@@ -86,14 +71,16 @@ std::shared_ptr<nn::Module> make_norm(const LMConfig& c) {
 
 Block::Block(const LMConfig& c, const json& mixer_config, uint64_t seed) {
   norm1 = register_module("norm1", make_norm(c));
-  mixer = register_module("mixer", make_mixer(mixer_config, c.d_model, nn::derive_seed(seed, 0), c.dtype));
+  mixer = register_module("mixer",
+                          make_mixer(mixer_config, c.d_model, nn::derive_seed(seed, 0), c.dtype));
   norm2 = register_module("norm2", make_norm(c));
-  mlp = register_module("mlp", std::make_shared<nn::MLP>(
-                                   c.d_model, c.mlp_hidden,
-                                   c.mlp == "swiglu" ? nn::MLPKind::swiglu : nn::MLPKind::gelu,
-                                   nn::derive_seed(seed, 1), true, c.dtype));
+  mlp = register_module(
+      "mlp", std::make_shared<nn::MLP>(c.d_model, c.mlp_hidden,
+                                       c.mlp == "swiglu" ? nn::MLPKind::swiglu : nn::MLPKind::gelu,
+                                       nn::derive_seed(seed, 1), true, c.dtype));
   if (c.dropout > 0)
-    drop = register_module("drop", std::make_shared<nn::Dropout>(c.dropout, nn::derive_seed(seed, 2)));
+    drop =
+        register_module("drop", std::make_shared<nn::Dropout>(c.dropout, nn::derive_seed(seed, 2)));
 }
 
 Tensor apply_norm(const std::shared_ptr<nn::Module>& n, const Tensor& x) {
@@ -116,12 +103,14 @@ Tensor Block::step(const Tensor& x, State& state) {
 }
 
 LanguageModel::LanguageModel(const LMConfig& c) : config(c) {
-  embed = register_module("embed", std::make_shared<nn::Embedding>(c.vocab, c.d_model,
-                                                                   nn::derive_seed(c.seed, 0), 0.02, c.dtype));
+  embed =
+      register_module("embed", std::make_shared<nn::Embedding>(
+                                   c.vocab, c.d_model, nn::derive_seed(c.seed, 0), 0.02, c.dtype));
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const json& m = c.mixers.size() == 1 ? c.mixers[0] : c.mixers[i];
-    blocks.push_back(register_module("layers." + std::to_string(i),
-                                     std::make_shared<Block>(c, m, nn::derive_seed(c.seed, 100 + i))));
+    blocks.push_back(
+        register_module("layers." + std::to_string(i),
+                        std::make_shared<Block>(c, m, nn::derive_seed(c.seed, 100 + i))));
   }
   final_norm = register_module("final_norm", make_norm(c));
   if (!c.tie_embeddings) {
@@ -130,8 +119,8 @@ LanguageModel::LanguageModel(const LMConfig& c) : config(c) {
     o.dtype = c.dtype;
     o.init = nn::LinearInit::normal;
     o.std = 0.02;
-    head = register_module("head", std::make_shared<nn::Linear>(c.d_model, c.vocab,
-                                                                nn::derive_seed(c.seed, 1), o));
+    head = register_module(
+        "head", std::make_shared<nn::Linear>(c.d_model, c.vocab, nn::derive_seed(c.seed, 1), o));
   }
 }
 
@@ -186,7 +175,8 @@ Tensor LanguageModel::step(const Tensor& ids, State& state) {
 std::vector<std::pair<std::string, Generator*>> LanguageModel::generators() {
   std::vector<std::pair<std::string, Generator*>> out;
   for (size_t i = 0; i < blocks.size(); ++i)
-    if (blocks[i]->drop) out.emplace_back("layers." + std::to_string(i) + ".drop", &blocks[i]->drop->generator);
+    if (blocks[i]->drop)
+      out.emplace_back("layers." + std::to_string(i) + ".drop", &blocks[i]->drop->generator);
   return out;
 }
 

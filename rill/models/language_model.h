@@ -18,8 +18,8 @@ namespace rill {
 
 struct LMConfig {
   int64_t vocab = 256, d_model = 256, n_layers = 4, mlp_hidden = 1024;
-  std::string mlp = "gelu";   // gelu | swiglu
-  std::string norm = "layer"; // layer | rms
+  std::string mlp = "gelu";    // gelu | swiglu
+  std::string norm = "layer";  // layer | rms
   bool tie_embeddings = true;
   double dropout = 0.0;
   uint64_t seed = 0;

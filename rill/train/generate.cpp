@@ -29,8 +29,9 @@ Stream Stream::load(const std::string& path, std::map<std::string, std::string>*
 Stream start_stream(LanguageModel& model, const std::vector<int64_t>& prompt, uint64_t seed) {
   RILL_CHECK(!prompt.empty(), "[generate] the prompt is empty: give at least one token");
   for (int64_t id : prompt)
-    RILL_CHECK(id >= 0 && id < model.config.vocab, "[generate] prompt token {} is outside the vocabulary of {}",
-               id, model.config.vocab);
+    RILL_CHECK(id >= 0 && id < model.config.vocab,
+               "[generate] prompt token {} is outside the vocabulary of {}", id,
+               model.config.vocab);
   NoGradGuard no_grad;
   Stream s;
   s.state = model.init_state(1);

@@ -40,7 +40,8 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const Curve& c : curves)
     for (auto [x, y] : c.points)
-      if (std::isfinite(y)) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+      if (std::isfinite(y))
+        x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
   if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
@@ -51,7 +52,8 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
-      "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+      "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" "
+      "font-size=\"15\">{}</text>\n",
       W, H, W / 2, title);
   for (int i = 0; i <= 5; ++i) {  // grid and tick labels
     double yv = y0 + (y1 - y0) * i / 5, xv = x0 + (x1 - x0) * i / 5;
@@ -74,16 +76,18 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
     std::string pts;
     for (auto [x, y] : c.points)
       if (std::isfinite(y)) pts += fmt::format("{:.1f},{:.1f} ", sx(x), sy(y));
-    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n",
-                       c.color, pts);
+    svg +=
+        fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n",
+                    c.color, pts);
     if (c.points.size() < 40)
       for (auto [x, y] : c.points)
-        svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n", sx(x), sy(y), c.color);
+        svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n", sx(x),
+                           sy(y), c.color);
     svg += fmt::format(
         "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"/>"
         "<text x=\"{}\" y=\"{}\">{}</text>\n",
-        W - R - 110, T + 14 + 18 * legend, W - R - 85, T + 14 + 18 * legend, c.color,
-        W - R - 78, T + 18 + 18 * legend, c.name);
+        W - R - 110, T + 14 + 18 * legend, W - R - 85, T + 14 + 18 * legend, c.color, W - R - 78,
+        T + 18 + 18 * legend, c.name);
     ++legend;
   }
   svg += "</svg>\n";

@@ -9,8 +9,11 @@
 namespace rill {
 
 Progress::Progress(int64_t total_steps, int64_t first_step)
-    : total_(total_steps), first_(first_step), tty_(::isatty(STDERR_FILENO)),
-      start_(std::chrono::steady_clock::now()), last_print_(start_) {}
+    : total_(total_steps),
+      first_(first_step),
+      tty_(::isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()),
+      last_print_(start_) {}
 
 double Progress::elapsed_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -32,7 +32,8 @@ std::vector<int64_t> sample(const Tensor& logits, const SamplerOptions& opt, Gen
     int64_t keep = opt.top_k > 0 ? std::min(opt.top_k, vocab) : vocab;
     std::vector<double> p(keep);
     double total = 0;
-    for (int64_t i = 0; i < keep; ++i) total += p[i] = std::exp((l[order[i]] - l[order[0]]) / opt.temperature);
+    for (int64_t i = 0; i < keep; ++i)
+      total += p[i] = std::exp((l[order[i]] - l[order[0]]) / opt.temperature);
     if (opt.top_p < 1) {  // smallest prefix whose mass reaches top_p
       double mass = 0;
       int64_t n = 0;

@@ -1,55 +1,38 @@
 #include "rill/train/train_config.h"
 
 #include <fstream>
-#include <set>
+
+#include "rill/io/json_fields.h"
 
 namespace rill {
 
 using nlohmann::json;
 
-namespace {
-
-template <class T>
-void read(const json& j, const char* key, T& out, std::set<std::string>& seen) {
-  seen.insert(key);
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const json::exception&) {
-    fail("[config] \"{}\" has the wrong type: {}", key, j.at(key).dump());
-  }
-}
-
-}  // namespace
-
 TrainConfig TrainConfig::from_json(const json& j) {
-  RILL_CHECK(j.is_object(), "[config] the training config must be a JSON object");
   TrainConfig c;
-  std::set<std::string> seen;
-  read(j, "corpus", c.corpus, seen);
-  read(j, "data_dir", c.data_dir, seen);
-  read(j, "out_dir", c.out_dir, seen);
-  read(j, "batch", c.batch, seen);
-  read(j, "seq", c.seq, seen);
-  read(j, "steps", c.steps, seen);
-  read(j, "time_limit_s", c.time_limit_s, seen);
-  read(j, "lr", c.lr, seen);
-  read(j, "min_lr", c.min_lr, seen);
-  read(j, "weight_decay", c.weight_decay, seen);
-  read(j, "clip", c.clip, seen);
-  read(j, "beta1", c.beta1, seen);
-  read(j, "beta2", c.beta2, seen);
-  read(j, "warmup", c.warmup, seen);
-  read(j, "carry_state", c.carry_state, seen);
-  read(j, "reset_every", c.reset_every, seen);
-  read(j, "eval_every", c.eval_every, seen);
-  read(j, "eval_segments", c.eval_segments, seen);
-  read(j, "checkpoint_every", c.checkpoint_every, seen);
-  read(j, "seed", c.seed, seen);
-  seen.insert("model");
-  if (j.contains("model")) c.model = LMConfig::from_json(j["model"]);
-  for (const auto& [k, v] : j.items())
-    RILL_CHECK(seen.count(k), "[config] unknown key \"{}\" in the training config", k);
+  JsonFields f(j, "the training config");
+  f.get("corpus", c.corpus);
+  f.get("data_dir", c.data_dir);
+  f.get("out_dir", c.out_dir);
+  f.get("batch", c.batch);
+  f.get("seq", c.seq);
+  f.get("steps", c.steps);
+  f.get("time_limit_s", c.time_limit_s);
+  f.get("lr", c.lr);
+  f.get("min_lr", c.min_lr);
+  f.get("weight_decay", c.weight_decay);
+  f.get("clip", c.clip);
+  f.get("beta1", c.beta1);
+  f.get("beta2", c.beta2);
+  f.get("warmup", c.warmup);
+  f.get("carry_state", c.carry_state);
+  f.get("reset_every", c.reset_every);
+  f.get("eval_every", c.eval_every);
+  f.get("eval_segments", c.eval_segments);
+  f.get("checkpoint_every", c.checkpoint_every);
+  f.get("seed", c.seed);
+  if (const json* m = f.raw("model")) c.model = LMConfig::from_json(*m);
+  f.finish();
   RILL_CHECK(c.batch > 0 && c.seq > 0 && c.steps > 0,
              "[config] batch, seq and steps must be positive (got {}, {}, {})", c.batch, c.seq,
              c.steps);
@@ -80,17 +63,27 @@ TrainConfig TrainConfig::from_file(const std::string& path) {
 }
 
 json TrainConfig::to_json() const {
-  return {{"corpus", corpus},       {"data_dir", data_dir},
-          {"out_dir", out_dir},     {"model", model.to_json()},
-          {"batch", batch},         {"seq", seq},
-          {"steps", steps},         {"time_limit_s", time_limit_s},
-          {"lr", lr},               {"min_lr", min_lr},
-          {"weight_decay", weight_decay}, {"clip", clip},
-          {"beta1", beta1},         {"beta2", beta2},
-          {"warmup", warmup},       {"carry_state", carry_state},
+  return {{"corpus", corpus},
+          {"data_dir", data_dir},
+          {"out_dir", out_dir},
+          {"model", model.to_json()},
+          {"batch", batch},
+          {"seq", seq},
+          {"steps", steps},
+          {"time_limit_s", time_limit_s},
+          {"lr", lr},
+          {"min_lr", min_lr},
+          {"weight_decay", weight_decay},
+          {"clip", clip},
+          {"beta1", beta1},
+          {"beta2", beta2},
+          {"warmup", warmup},
+          {"carry_state", carry_state},
           {"reset_every", reset_every},
-          {"eval_every", eval_every}, {"eval_segments", eval_segments},
-          {"checkpoint_every", checkpoint_every}, {"seed", seed}};
+          {"eval_every", eval_every},
+          {"eval_segments", eval_segments},
+          {"checkpoint_every", checkpoint_every},
+          {"seed", seed}};
 }
 
 }  // namespace rill

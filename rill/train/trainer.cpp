@@ -83,7 +83,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
   const std::string config_text = checkpoint_model_config(cfg, corpus.kind).dump();
 
   LanguageModel model(cfg.model);
-  optim::AdamW opt(optim::param_groups(model, cfg.weight_decay), cfg.lr, {cfg.beta1, cfg.beta2, 1e-8});
+  optim::AdamW opt(optim::param_groups(model, cfg.weight_decay), cfg.lr,
+                   {cfg.beta1, cfg.beta2, 1e-8});
   optim::Schedule schedule{optim::ScheduleKind::cosine, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr};
   TrainingProgress progress;
   if (resume) {
@@ -115,17 +116,17 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
     write_svg_plot(cfg.out_dir + "/curves.svg",
                    fmt::format("{} on {}: {}", cfg.model.mixers.front().value("type", "model"),
                                cfg.corpus, readable_metric_name(corpus.kind)),
-                   readable_metric_name(corpus.kind),
-                   curves_from_log(log_path, "metric"));
+                   readable_metric_name(corpus.kind), curves_from_log(log_path, "metric"));
   };
 
   TrainResult result;
   result.metric_name = readable_metric_name(corpus.kind);
   SigintScope sigint;
   Progress bar(cfg.steps, progress.step);
-  bar.message(fmt::format("training {} parameters on {} ({} train tokens), {} lanes x {} tokens, steps {}..{}",
-                          model.num_parameters(), cfg.corpus, corpus.train.size(), cfg.batch,
-                          cfg.seq, progress.step, cfg.steps));
+  bar.message(fmt::format(
+      "training {} parameters on {} ({} train tokens), {} lanes x {} tokens, steps {}..{}",
+      model.num_parameters(), cfg.corpus, corpus.train.size(), cfg.batch, cfg.seq, progress.step,
+      cfg.steps));
   const CarryPolicy carry{cfg.carry_state, cfg.reset_every};
   State state = model.init_state(cfg.batch);
   model.train();
@@ -135,7 +136,9 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
     double vl = evaluate(model, corpus.valid, cfg.batch, cfg.seq, cfg.eval_segments, carry);
     result.valid_loss = vl;
     result.valid_metric = readable_metric(vl, corpus.kind);
-    log.write({{"split", "valid"}, {"step", progress.step}, {"loss", vl},
+    log.write({{"split", "valid"},
+               {"step", progress.step},
+               {"loss", vl},
                {"metric", result.valid_metric}});
     bar.message(fmt::format("step {} valid loss {:.4f} ({} {:.4f})", progress.step, vl,
                             result.metric_name, result.valid_metric));
@@ -160,21 +163,28 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
     bar.update(progress.step, l, lr, tokens);
     if (progress.step % 10 == 0 || progress.step == cfg.steps) {
       result.train_loss = window_loss / window_n;
-      log.write({{"split", "train"}, {"step", progress.step}, {"loss", result.train_loss},
-                 {"metric", readable_metric(result.train_loss, corpus.kind)}, {"lr", lr},
-                 {"tokens_per_s", bar.tokens_per_s()}, {"elapsed_s", bar.elapsed_s()}});
+      log.write({{"split", "train"},
+                 {"step", progress.step},
+                 {"loss", result.train_loss},
+                 {"metric", readable_metric(result.train_loss, corpus.kind)},
+                 {"lr", lr},
+                 {"tokens_per_s", bar.tokens_per_s()},
+                 {"elapsed_s", bar.elapsed_s()}});
       window_loss = 0, window_n = 0;
     }
     const bool out_of_time = cfg.time_limit_s > 0 && bar.elapsed_s() > cfg.time_limit_s;
-    if (progress.step % cfg.eval_every == 0 || progress.step == cfg.steps || out_of_time) validate();
+    if (progress.step % cfg.eval_every == 0 || progress.step == cfg.steps || out_of_time)
+      validate();
     if (progress.step % cfg.checkpoint_every == 0 || g_interrupted || out_of_time) save();
     if (g_interrupted) {
       result.interrupted = true;
-      bar.message(fmt::format("interrupted: checkpoint saved at step {} in {}", progress.step, ckpt));
+      bar.message(
+          fmt::format("interrupted: checkpoint saved at step {} in {}", progress.step, ckpt));
       break;
     }
     if (out_of_time) {
-      bar.message(fmt::format("time limit of {:.0f}s reached at step {}", cfg.time_limit_s, progress.step));
+      bar.message(
+          fmt::format("time limit of {:.0f}s reached at step {}", cfg.time_limit_s, progress.step));
       break;
     }
   }

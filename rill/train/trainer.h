@@ -13,14 +13,14 @@
 namespace rill {
 
 struct TrainResult {
-  int64_t steps = 0;          // optimiser steps done in total
-  double train_loss = 0;      // mean of the last logged window (nats per token)
-  double valid_loss = 0;      // nats per token on the validation split
-  double valid_metric = 0;    // bits per byte (bytes) or perplexity (words)
-  std::string metric_name;    // "bits/byte" or "perplexity"
+  int64_t steps = 0;        // optimiser steps done in total
+  double train_loss = 0;    // mean of the last logged window (nats per token)
+  double valid_loss = 0;    // nats per token on the validation split
+  double valid_metric = 0;  // bits per byte (bytes) or perplexity (words)
+  std::string metric_name;  // "bits/byte" or "perplexity"
   double seconds = 0;
   double tokens_per_s = 0;
-  bool interrupted = false;   // stopped by Ctrl-C (a checkpoint was written)
+  bool interrupted = false;  // stopped by Ctrl-C (a checkpoint was written)
 };
 
 // When a segment starts from a fresh state: never carrying, or every reset_every segments.

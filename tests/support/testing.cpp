@@ -1,5 +1,7 @@
 #include "tests/support/testing.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstring>
 
@@ -20,9 +22,12 @@ const bool g_fill_on = [] {
 
 double tolerance(DType dtype) {
   switch (dtype) {
-    case DType::f64: return 1e-10;
-    case DType::f32: return 1e-5;
-    default: return 0;
+    case DType::f64:
+      return 1e-10;
+    case DType::f32:
+      return 1e-5;
+    default:
+      return 0;
   }
 }
 
@@ -65,14 +70,14 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
 
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol) {
   if (!actual.defined() || !expected.defined())
-    return ::testing::AssertionFailure() << "undefined tensor (actual " << actual.str()
-                                         << ", expected " << expected.str() << ")";
+    return ::testing::AssertionFailure()
+           << "undefined tensor (actual " << actual.str() << ", expected " << expected.str() << ")";
   if (actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "shape " << shape_str(actual.shape()) << " vs "
-                                         << shape_str(expected.shape());
+    return ::testing::AssertionFailure()
+           << "shape " << shape_str(actual.shape()) << " vs " << shape_str(expected.shape());
   if (actual.dtype() != expected.dtype())
-    return ::testing::AssertionFailure() << "dtype " << dtype_name(actual.dtype()) << " vs "
-                                         << dtype_name(expected.dtype());
+    return ::testing::AssertionFailure()
+           << "dtype " << dtype_name(actual.dtype()) << " vs " << dtype_name(expected.dtype());
   if (tol < 0) tol = tolerance(expected.dtype());
   std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
   double ss = 0;
@@ -86,14 +91,14 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
     if (both_nan || same_inf) continue;
     double scale = std::max(std::abs(e[i]), rms);
     if (scale == 0) scale = 1;
-    double err = std::isfinite(a[i]) && std::isfinite(e[i]) ? std::abs(a[i] - e[i]) / scale
-                                                            : INFINITY;
+    double err =
+        std::isfinite(a[i]) && std::isfinite(e[i]) ? std::abs(a[i] - e[i]) / scale : INFINITY;
     if (!(err <= worst)) worst = err, worst_i = i;
   }
   if (worst <= tol) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "element " << worst_i << ": " << a[worst_i] << " vs "
-                                       << e[worst_i] << " (scaled error " << worst << " > "
-                                       << tol << ", shape " << shape_str(expected.shape()) << ")";
+  return ::testing::AssertionFailure()
+         << "element " << worst_i << ": " << a[worst_i] << " vs " << e[worst_i] << " (scaled error "
+         << worst << " > " << tol << ", shape " << shape_str(expected.shape()) << ")";
 }
 
 ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
@@ -105,8 +110,8 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
   return ::testing::AssertionSuccess();
 }
 
-void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn,
-                           const std::string& what, double tol) {
+void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn, const std::string& what,
+                           double tol) {
   std::vector<Tensor> ref_out, cpu_out;
   {
     BackendGuard g(Backend::ref);
@@ -158,7 +163,25 @@ void expect_backends_agree_with_grad(const std::function<Tensor(const std::vecto
   ASSERT_EQ(outs[0].size(), outs[1].size());
   for (size_t i = 0; i < outs[0].size(); ++i)
     EXPECT_TRUE(all_close(outs[1][i], outs[0][i], tol))
-        << what << (i == 0 ? ", output" : ", gradient of a floating input #") << (i == 0 ? 0 : i - 1);
+        << what << (i == 0 ? ", output" : ", gradient of a floating input #")
+        << (i == 0 ? 0 : i - 1);
+}
+
+void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
+                             const std::string& what) {
+  BackendGuard g(Backend::cpu);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  std::vector<Tensor> one = fn();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    std::vector<Tensor> many = fn();
+    EXPECT_EQ(one.size(), many.size()) << what;
+    for (size_t i = 0; i < one.size() && i < many.size(); ++i)
+      EXPECT_TRUE(bitwise_equal(many[i], one[i]))
+          << what << ", result " << i << ", " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
 }
 
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
@@ -201,8 +224,8 @@ void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
       p[i] = old;
       double numeric = (up - down) / (2 * kGradcheckEps);
       EXPECT_LE(std::abs(numeric - an[i]), tol * std::max(std::abs(numeric), scale))
-          << what << ": input " << k << " element " << i << " analytic " << an[i]
-          << " numeric " << numeric;
+          << what << ": input " << k << " element " << i << " analytic " << an[i] << " numeric "
+          << numeric;
     }
   }
 }

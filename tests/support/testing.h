@@ -13,7 +13,7 @@
 namespace rill::testing {
 
 // The tolerance table: |actual - expected| <= tol * max(|expected_i|, rms(expected)).
-double tolerance(DType dtype);      // f64 1e-10, f32 1e-5
+double tolerance(DType dtype);          // f64 1e-10, f32 1e-5
 constexpr double kGradcheckTol = 1e-6;  // analytic vs central differences (f64, eps 1e-6)
 constexpr double kGradcheckEps = 1e-6;
 
@@ -24,19 +24,17 @@ Tensor random_uniform(const Shape& shape, DType dtype, uint64_t seed, double lo,
 // The same kind of values, but as a non-contiguous view (a transposed slice of a larger buffer;
 // rank 0 and 1 come back as strided slices).
 Tensor random_strided(const Shape& shape, DType dtype, uint64_t seed);
-Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, double lo,
-                              double hi);
+Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, double lo, double hi);
 
 // Fails the current test (with the worst element and its index) unless actual matches expected
 // within the tolerance of expected's dtype (or `tol` when given).
-::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected,
-                                     double tol = -1);
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol = -1);
 ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b);
 
 // Runs fn under the ref backend and under the cpu backend, with output NaN-filling on, and checks
 // that every output agrees; fn returns its outputs. Inputs are shared between both runs.
-void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn,
-                           const std::string& what, double tol = -1);
+void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn, const std::string& what,
+                           double tol = -1);
 
 // Forward and backward under each backend: fn maps inputs (leaves that require grad) to one
 // output; the loss is sum(output * fixed random weights). Outputs and every input gradient
@@ -44,6 +42,10 @@ void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn,
 void expect_backends_agree_with_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                                      const std::vector<Tensor>& inputs, const std::string& what,
                                      double tol = -1);
+
+// Runs fn under the cpu backend with 1, 2 and 3 threads; the results must be bitwise equal.
+void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
+                             const std::string& what);
 
 // Central-difference gradient check in f64 under the ref backend: compares the analytic gradient
 // of loss = sum(fn(inputs) * R) (R random, fixed) with finite differences for every element of
