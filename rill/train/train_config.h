@@ -17,7 +17,10 @@ struct TrainConfig {
   int64_t batch = 16;  // parallel lanes of the token stream
   int64_t seq = 128;   // tokens per segment (truncated BPTT length)
   int64_t steps = 1000;
-  double time_limit_s = 0;  // > 0: stop (and save) once training has run this long
+  // > 0: fit the run into this many seconds: after the warm-up the measured speed sets how many
+  // steps fit (and the cosine horizon), and training stops (and saves) at the limit regardless.
+  // The run's length then depends on the machine; without a limit runs are deterministic.
+  double time_limit_s = 0;
   double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1, clip = 1.0;
   double beta1 = 0.9, beta2 = 0.99;
   int64_t warmup = 100;

@@ -123,6 +123,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
   result.metric_name = readable_metric_name(corpus.kind);
   SigintScope sigint;
   Progress bar(cfg.steps, progress.step);
+  const int64_t first_step = progress.step;
   bar.message(fmt::format(
       "training {} parameters on {} ({} train tokens), {} lanes x {} tokens, steps {}..{}",
       model.num_parameters(), cfg.corpus, corpus.train.size(), cfg.batch, cfg.seq, progress.step,
@@ -144,7 +145,26 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
                             result.metric_name, result.valid_metric));
     plot();
   };
-  while (progress.step < cfg.steps) {
+  // With a time limit, the cosine horizon is fitted to the steps that the measured speed allows
+  // (after the warm-up, then refitted every 25 steps), so the learning rate has decayed when
+  // time runs out.
+  int64_t last_step = cfg.steps;
+  const int64_t fit_from = progress.step + std::max<int64_t>(cfg.warmup, 10) + 10;
+  while (progress.step < last_step) {
+    if (cfg.time_limit_s > 0 && progress.step >= fit_from && (progress.step - fit_from) % 25 == 0) {
+      const double per_step = bar.elapsed_s() / double(progress.step - first_step);
+      const double left = cfg.time_limit_s - bar.elapsed_s();
+      const int64_t fits = std::min<int64_t>(
+          cfg.steps, progress.step + 1 + static_cast<int64_t>(0.97 * left / per_step));
+      if (fits != last_step) {
+        last_step = fits;
+        schedule.total_steps = std::max(last_step, schedule.warmup_steps + 1);
+        bar.set_total(last_step);
+        if (progress.step == fit_from)
+          bar.message(fmt::format("time limit {:.0f}s at {:.2f}s/step: about {} steps of {}",
+                                  cfg.time_limit_s, per_step, last_step, cfg.steps));
+      }
+    }
     data::Batch b = batcher.next();
     if (b.reset || carry.fresh(b.segment)) state = model.init_state(cfg.batch);
     state.detach();  // truncated BPTT: the carried state starts a new tape
@@ -161,7 +181,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
     window_loss += l, ++window_n;
     tokens += cfg.batch * cfg.seq;
     bar.update(progress.step, l, lr, tokens);
-    if (progress.step % 10 == 0 || progress.step == cfg.steps) {
+    if (progress.step % 10 == 0 || progress.step == last_step) {
       result.train_loss = window_loss / window_n;
       log.write({{"split", "train"},
                  {"step", progress.step},
@@ -173,7 +193,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume) {
       window_loss = 0, window_n = 0;
     }
     const bool out_of_time = cfg.time_limit_s > 0 && bar.elapsed_s() > cfg.time_limit_s;
-    if (progress.step % cfg.eval_every == 0 || progress.step == cfg.steps || out_of_time)
+    if (progress.step % cfg.eval_every == 0 || progress.step == last_step || out_of_time)
       validate();
     if (progress.step % cfg.checkpoint_every == 0 || g_interrupted || out_of_time) save();
     if (g_interrupted) {
