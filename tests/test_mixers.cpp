@@ -211,6 +211,9 @@ TEST(Mixers, LinearStepStateIsConstantOver10000Steps) {
   for (int t = 0; t < 50; ++t) kv->step(x, a), win->step(x, b);
   EXPECT_GT(a.bytes(), 40u * 2 * 2 * 8 * 4);
   EXPECT_LE(b.bytes(), 8u * 2 * 2 * 8 * 4 + 64);
+  EXPECT_TRUE(m->constant_state());
+  EXPECT_TRUE(win->constant_state());  // a window bounds the cache
+  EXPECT_FALSE(kv->constant_state());
 }
 
 TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {

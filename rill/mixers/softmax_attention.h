@@ -40,7 +40,10 @@ class SoftmaxAttentionMixer : public Mixer {
   State init_state(int64_t batch) const override;
   Tensor forward(const Tensor& x, State* state) override;
   std::string kind() const override { return "softmax_attention"; }
-  bool constant_state() const override { return false; }
+  // A sliding window with a KV cache holds at most `window` keys: bounded, whatever the context.
+  bool constant_state() const override {
+    return config.window > 0 && config.step_mode == StepMode::kv_cache;
+  }
   double mixing_flops_per_token(int64_t context) const override {
     const int64_t keys = config.window > 0 && config.window < context ? config.window : context;
     return 4.0 * config.heads * head_dim_ * keys;  // q.k and p.v over the visible keys
