@@ -1,7 +1,9 @@
-// Square (and a few skinny) f32 matrix products through rill::matmul with each GEMM provider,
+// Square (and tiny and skinny) f32 matrix products through rill::matmul with each GEMM provider,
 // side by side with the provider called directly (dnnl_sgemm / cblas_sgemm on preallocated
-// buffers). Counters: GFLOP/s and the fraction of the machine's measured fp32 peak.
+// buffers); rill and the direct call alternated in one loop; batches of small products.
+// Counters: GFLOP/s and the fraction of the machine's measured fp32 peak (peak_frac).
 // Run: bench_matmul --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+// (add --benchmark_enable_random_interleaving=true on a shared, noisy machine).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <dnnl.h>
@@ -163,6 +165,13 @@ void register_all() {
                                    bm_gemm, p.path, s, s, s)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
+  // Tiny products: the time is rill's fixed per-call cost (checks, output, views) plus the
+  // library's own, against the library's alone.
+  for (const auto& p : paths)
+    benchmark::RegisterBenchmark((std::string(p.name) + "/tiny/8").c_str(), bm_gemm, p.path, 8, 8,
+                                 8)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   // Skinny products (a few rows against a projection), where the providers differ most.
   for (int64_t rows : {16, 64, 256})
     for (const auto& p : paths)
