@@ -76,19 +76,19 @@ void bm_gemm(benchmark::State& state, Path path, int64_t m, int64_t n, int64_t k
 // rill::matmul and the direct call of the same provider alternated (ABBA) inside one loop, so
 // that the machine's background load hits both alike: the median of the per-iteration time
 // ratios is the overhead of going through rill.
-void bm_paired(benchmark::State& state, int64_t s) {
-  Tensor a = Tensor::randn({s, s}, 1), b = Tensor::randn({s, s}, 2);
-  Tensor c = Tensor::zeros({s, s});
+void bm_paired(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
+  Tensor a = Tensor::randn({m, k}, 1), b = Tensor::randn({k, n}, 2);
+  Tensor c = Tensor::zeros({m, n});
   const bool onednn = rill::cpu::gemm_provider() == GemmProvider::onednn;
   auto direct = [&] {
     if (onednn)
-      dnnl_sgemm('N', 'N', s, s, s, 1.f, a.data<float>(), s, b.data<float>(), s, 0.f,
-                 c.data<float>(), s);
+      dnnl_sgemm('N', 'N', m, n, k, 1.f, a.data<float>(), k, b.data<float>(), n, 0.f,
+                 c.data<float>(), n);
     else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(s),
-                  static_cast<int>(s), static_cast<int>(s), 1.f, a.data<float>(),
-                  static_cast<int>(s), b.data<float>(), static_cast<int>(s), 0.f, c.data<float>(),
-                  static_cast<int>(s));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), 1.f, a.data<float>(),
+                  static_cast<int>(k), b.data<float>(), static_cast<int>(n), 0.f, c.data<float>(),
+                  static_cast<int>(n));
     benchmark::ClobberMemory();
   };
   auto via_rill = [&] {
@@ -181,11 +181,18 @@ void register_all() {
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
   for (int64_t s : {256, 512, 1024, 2048, 4096})
-    benchmark::RegisterBenchmark(("paired/rill_vs_direct/" + std::to_string(s)).c_str(), bm_paired,
-                                 s)
+    benchmark::RegisterBenchmark(("paired/rill_vs_direct/square/" + std::to_string(s)).c_str(),
+                                 bm_paired, s, s, s)
         ->UseRealTime()
         ->MinTime(s >= 2048 ? 4.0 : 1.0)
         ->Unit(benchmark::kMillisecond);
+  for (int64_t rows : {16, 64, 256})
+    benchmark::RegisterBenchmark(
+        ("paired/rill_vs_direct/skinny_Mx1024x1024/" + std::to_string(rows)).c_str(), bm_paired,
+        rows, 1024, 1024)
+        ->UseRealTime()
+        ->MinTime(1.0)
+        ->Unit(benchmark::kMicrosecond);
   const struct {
     const char* name;
     BatchPath path;

@@ -1,12 +1,15 @@
 // Row-major GEMM over oneDNN (dnnl_sgemm) and OpenBLAS's OpenMP build (cblas_?gemm). Both run on
 // libgomp, so rill, oneDNN and OpenBLAS share one thread pool.
 //
-// Default f32 provider: oneDNN. Measured here (Zen 5, 2 cores, bench/bench_matmul, medians of 5
-// repetitions, 2 threads, environment as CI has it: OPENBLAS_CORETYPE=Haswell) oneDNN is
-// 1.7-1.9x faster than OpenBLAS on square sizes 512-4096 (about 375-385 vs 200-210 GFLOP/s) and
-// about 2-2.7x faster on skinny products (M = 16-64, N = K = 1024). With OPENBLAS_CORETYPE and
-// OPENBLAS_L2_SIZE unset, OpenBLAS picks its AVX-512 kernel and comes close to oneDNN on large
-// squares, but CI leaves the variable set, and oneDNN stays ahead on skinny shapes either way.
+// Default f32 provider: oneDNN, measured faster here (Zen 5, 2 threads, bench/bench_matmul,
+// medians of 5 repetitions, direct library calls, GFLOP/s):
+//   env as CI has it (OPENBLAS_CORETYPE=Haswell, so OpenBLAS runs its AVX2 kernel):
+//     square 256..4096: oneDNN 376-412, OpenBLAS 146-203 (1.9-2.6x);
+//     M x 1024 x 1024 with M = 16/64/256: oneDNN 302/344/300, OpenBLAS 112/157/180.
+//   OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS picks Cooperlake, AVX-512):
+//     square 256..4096: oneDNN 390/393/385/401/408, OpenBLAS 252/298/326/378/396;
+//     M = 16/64/256: oneDNN 303/356/312, OpenBLAS 98/237/316.
+// So oneDNN wins everywhere CI runs, and even OpenBLAS's best kernel only ties it on large shapes.
 #include "rill/backend/cpu/gemm.h"
 
 #include <cblas.h>
