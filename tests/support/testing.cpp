@@ -68,7 +68,8 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
                       [&](const Shape& s) { return Tensor::uniform(s, lo, hi, seed, dtype); });
 }
 
-::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol) {
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol,
+                                     NaN nan) {
   if (!actual.defined() || !expected.defined())
     return ::testing::AssertionFailure()
            << "undefined tensor (actual " << actual.str() << ", expected " << expected.str() << ")";
@@ -86,9 +87,15 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
   double worst = 0;
   size_t worst_i = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    const bool both_nan = std::isnan(a[i]) && std::isnan(e[i]);
+    if (std::isnan(a[i]) || std::isnan(e[i])) {
+      if (nan == NaN::allowed && std::isnan(a[i]) && std::isnan(e[i])) continue;
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << a[i] << " vs " << e[i] << " (NaN "
+             << (nan == NaN::allowed ? "on one side only" : "where none is expected")
+             << ", shape " << shape_str(expected.shape()) << ")";
+    }
     const bool same_inf = std::isinf(a[i]) && a[i] == e[i];
-    if (both_nan || same_inf) continue;
+    if (same_inf) continue;
     double scale = std::max(std::abs(e[i]), rms);
     if (scale == 0) scale = 1;
     double err =
@@ -111,7 +118,7 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
 }
 
 void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn, const std::string& what,
-                           double tol) {
+                           double tol, NaN nan) {
   std::vector<Tensor> ref_out, cpu_out;
   {
     BackendGuard g(Backend::ref);
@@ -123,7 +130,7 @@ void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn, const
   }
   ASSERT_EQ(ref_out.size(), cpu_out.size()) << what;
   for (size_t i = 0; i < ref_out.size(); ++i)
-    EXPECT_TRUE(all_close(cpu_out[i], ref_out[i], tol)) << what << ", output " << i;
+    EXPECT_TRUE(all_close(cpu_out[i], ref_out[i], tol, nan)) << what << ", output " << i;
 }
 
 namespace {

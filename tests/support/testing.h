@@ -26,15 +26,21 @@ Tensor random_uniform(const Shape& shape, DType dtype, uint64_t seed, double lo,
 Tensor random_strided(const Shape& shape, DType dtype, uint64_t seed);
 Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, double lo, double hi);
 
+// Whether NaN may appear: by default a NaN on either side fails (two kernels that both leave a
+// NaN-filled output unwritten must not pass); `allowed` lets NaN match NaN where a test feeds
+// NaN in on purpose and expects it to propagate.
+enum class NaN { fails, allowed };
+
 // Fails the current test (with the worst element and its index) unless actual matches expected
 // within the tolerance of expected's dtype (or `tol` when given).
-::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol = -1);
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double tol = -1,
+                                     NaN nan = NaN::fails);
 ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b);
 
 // Runs fn under the ref backend and under the cpu backend, with output NaN-filling on, and checks
 // that every output agrees; fn returns its outputs. Inputs are shared between both runs.
 void expect_backends_agree(const std::function<std::vector<Tensor>()>& fn, const std::string& what,
-                           double tol = -1);
+                           double tol = -1, NaN nan = NaN::fails);
 
 // Forward and backward under each backend: fn maps inputs (leaves that require grad) to one
 // output; the loss is sum(output * fixed random weights). Outputs and every input gradient
