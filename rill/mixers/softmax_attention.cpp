@@ -1,5 +1,9 @@
+// Causal softmax attention, the baseline: fused kernel for the parallel form, a KV cache or a
+// recomputed prefix for the step form, sliding windows; and its registration.
 #include "rill/mixers/softmax_attention.h"
 
+#include "rill/io/json_fields.h"
+#include "rill/mixers/registry.h"
 #include "rill/nn/init.h"
 #include "rill/ops/attention.h"
 #include "rill/ops/index.h"
@@ -102,5 +106,53 @@ Tensor SoftmaxAttentionMixer::forward(const Tensor& x, State* state) {
 Tensor SoftmaxAttentionMixer::step_impl(const Tensor& x_t, State& state) {
   return forward(x_t.unsqueeze(1), &state).squeeze(1);
 }
+
+namespace {
+
+std::shared_ptr<Mixer> build(const nlohmann::json& config, int64_t d_model, uint64_t seed,
+                             DType dtype) {
+  SoftmaxAttentionConfig c;
+  c.d_model = d_model, c.seed = seed, c.dtype = dtype;
+  JsonFields f(config, "mixer \"softmax_attention\"");
+  f.ignore("type");
+  std::string positions = "rotary", step_mode = "kv_cache";
+  f.get("heads", c.heads);
+  f.check("heads", c.heads, c.heads > 0 && c.heads <= d_model, "between 1 and d_model");
+  f.get("head_dim", c.head_dim);
+  f.check("head_dim", c.head_dim, c.head_dim >= 0 && c.head_dim <= 4096,
+          "between 0 (d_model / heads) and 4096");
+  f.get("positions", positions);
+  f.get("rotary_base", c.rotary_base);
+  f.check("rotary_base", c.rotary_base, c.rotary_base > 1, "above 1");
+  f.get("num_buckets", c.num_buckets);
+  f.check("num_buckets", c.num_buckets, c.num_buckets > 0 && c.num_buckets <= 4096,
+          "between 1 and 4096");
+  f.get("max_distance", c.max_distance);
+  f.check("max_distance", c.max_distance, c.max_distance > 0, "positive");
+  f.get("window", c.window);
+  f.check("window", c.window, c.window >= 0, "0 (no window) or positive");
+  f.get("step_mode", step_mode);
+  f.finish();
+  c.positions = parse_position_kind(positions);
+  c.step_mode = parse_step_mode(step_mode);
+  return std::make_shared<SoftmaxAttentionMixer>(c);
+}
+
+const MixerRegistration kRegistered({
+    "softmax_attention",
+    "causal softmax attention: fused parallel kernel, KV cache or recomputation, sliding window",
+    build,
+    {
+        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}},
+        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "t5"}, {"num_buckets", 8},
+         {"max_distance", 16}},
+        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "none"}, {"window", 3}},
+        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}, {"window", 4}},
+        {{"type", "softmax_attention"}, {"heads", 2}, {"step_mode", "no_cache"}},
+        {{"type", "softmax_attention"}, {"heads", 2}, {"window", 4}, {"local", "conv2"}},
+    },
+});
+
+}  // namespace
 
 }  // namespace rill

@@ -44,6 +44,14 @@ class SoftmaxAttentionMixer : public Mixer {
   bool constant_state() const override {
     return config.window > 0 && config.step_mode == StepMode::kv_cache;
   }
+  // kv_cache: keys and values of the visible tokens (at most `window`) plus the position;
+  // no_cache: every input so far.
+  size_t state_bytes(int64_t context) const override {
+    const int64_t keys = config.window > 0 && config.window < context ? config.window : context;
+    const size_t elem = dtype_size(config.dtype);
+    if (config.step_mode == StepMode::no_cache) return size_t(context) * config.d_model * elem;
+    return 2 * size_t(config.heads) * head_dim_ * keys * elem + sizeof(int64_t);
+  }
   double mixing_flops_per_token(int64_t context) const override {
     const int64_t keys = config.window > 0 && config.window < context ? config.window : context;
     return 4.0 * config.heads * head_dim_ * keys;  // q.k and p.v over the visible keys

@@ -1,5 +1,6 @@
-// The transformer feed-forward block: GELU (fc2(gelu(fc1 x))) or SwiGLU
-// (down(silu(gate x) * up x), Shazeer 2020). Linear layers use their default initialisation.
+// The transformer feed-forward block: GELU (fc2(gelu(fc1 x))), ReLU (fc2(relu(fc1 x)), as
+// GTrXL and the ReLiT authors use) or SwiGLU (down(silu(gate x) * up x), Shazeer 2020). Linear
+// layers use their default initialisation.
 #pragma once
 #include <memory>
 
@@ -7,7 +8,9 @@
 
 namespace rill::nn {
 
-enum class MLPKind { gelu, swiglu };
+enum class MLPKind { gelu, relu, swiglu };
+MLPKind parse_mlp_kind(const std::string& name);  // "gelu", "relu" or "swiglu"
+const char* mlp_kind_name(MLPKind kind);
 
 class MLP : public Module {
  public:
@@ -16,7 +19,7 @@ class MLP : public Module {
   Tensor forward(const Tensor& x) const;
 
   MLPKind kind;
-  std::shared_ptr<Linear> fc1, fc2;        // gelu: dim -> hidden -> dim
+  std::shared_ptr<Linear> fc1, fc2;        // gelu, relu: dim -> hidden -> dim
   std::shared_ptr<Linear> gate, up, down;  // swiglu
 };
 

@@ -1,8 +1,22 @@
+// LayerNorm and RMSNorm modules over the fused norm ops, and the factory for configs.
 #include "rill/nn/norm.h"
 
 #include "rill/ops/norm.h"
 
 namespace rill::nn {
+
+NormKind parse_norm_kind(const std::string& name) {
+  if (name == "layer") return NormKind::layer;
+  if (name == "rms") return NormKind::rms;
+  fail("[config] norm \"{}\" is not layer or rms", name);
+}
+
+const char* norm_kind_name(NormKind kind) { return kind == NormKind::rms ? "rms" : "layer"; }
+
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, DType dtype) {
+  if (kind == NormKind::rms) return std::make_shared<RMSNorm>(dim, 1e-6, dtype);
+  return std::make_shared<LayerNorm>(dim, 1e-5, true, dtype);
+}
 
 LayerNorm::LayerNorm(int64_t dim, double eps, bool with_bias, DType dtype) : eps(eps) {
   weight = register_parameter("weight", Tensor::ones({dim}, dtype), ParamKind::norm);

@@ -1,3 +1,5 @@
+// Streams: start from a prompt, continue token by token under the training context policy,
+// save and load.
 #include "rill/train/generate.h"
 
 #include "rill/autograd/grad_mode.h"
@@ -9,48 +11,89 @@ void Stream::save(const std::string& path, const std::map<std::string, std::stri
   m["stream.pending"] = std::to_string(pending);
   m["stream.seed"] = std::to_string(generator.seed());
   m["stream.offset"] = std::to_string(generator.offset());
-  state.save(path, m);
+  m["stream.rebuilds"] = std::to_string(rebuilds);
+  State s = state;
+  s.set("stream.recent", Tensor::from_vector(recent, {int64_t(recent.size())}));
+  s.save(path, m);
 }
 
 Stream Stream::load(const std::string& path, std::map<std::string, std::string>* meta) {
   std::map<std::string, std::string> m;
+  State all = State::load(path, &m);
   Stream s;
-  s.state = State::load(path, &m);
   try {
     s.pending = std::stoll(m.at("stream.pending"));
     s.generator.set_state(std::stoull(m.at("stream.seed")), std::stoull(m.at("stream.offset")));
+    s.rebuilds = std::stoll(m.at("stream.rebuilds"));
   } catch (const std::exception&) {
     fail("[generate] {} is a state file without a saved stream (pending token and sampler)", path);
   }
+  RILL_CHECK(all.has("stream.recent"), "[generate] {} lacks the stream's recent tokens", path);
+  for (const auto& [name, t] : all.tensors())
+    if (name == "stream.recent")
+      s.recent = t.to_vector<int64_t>();
+    else
+      s.state.set(name, t);
   if (meta) *meta = m;
   return s;
 }
 
-Stream start_stream(LanguageModel& model, const std::vector<int64_t>& prompt, uint64_t seed) {
-  RILL_CHECK(!prompt.empty(), "[generate] the prompt is empty: give at least one token");
-  for (int64_t id : prompt)
-    RILL_CHECK(id >= 0 && id < model.config.vocab,
-               "[generate] prompt token {} is outside the vocabulary of {}", id,
-               model.config.vocab);
+namespace {
+
+void check_tokens(const SequenceModel& model, const std::vector<int64_t>& ids) {
+  const int64_t vocab = model.io().vocab;
+  RILL_CHECK(vocab > 0, "[generate] the model does not read tokens (it reads {} features)",
+             model.io().in_features);
+  for (int64_t id : ids)
+    RILL_CHECK(id >= 0 && id < vocab, "[generate] token {} is outside the vocabulary of {}", id,
+               vocab);
+}
+
+// A fresh state that has read `tokens` (all of them) through the parallel form.
+State primed_state(SequenceModel& model, const std::vector<int64_t>& tokens) {
   NoGradGuard no_grad;
+  State s = model.init_state(1);
+  if (!tokens.empty())
+    model.forward(Tensor::from_vector(tokens, {1, int64_t(tokens.size())}), &s);
+  return s;
+}
+
+}  // namespace
+
+Stream start_stream(SequenceModel& model, const std::vector<int64_t>& prompt, uint64_t seed,
+                    const ContextPolicy& policy) {
+  RILL_CHECK(!prompt.empty(), "[generate] the prompt is empty: give at least one token");
+  check_tokens(model, prompt);
   Stream s;
-  s.state = model.init_state(1);
   s.generator = Generator(seed);
-  if (prompt.size() > 1) {
-    std::vector<int64_t> head(prompt.begin(), prompt.end() - 1);
-    model.forward(Tensor::from_vector(head, {1, int64_t(head.size())}), &s.state);
+  std::vector<int64_t> head(prompt.begin(), prompt.end() - 1);
+  if (policy.trained_context > 0 && int64_t(head.size()) >= policy.trained_context) {
+    // Only the last keep() tokens fit the trained context (see the policy in generate.h).
+    head.erase(head.begin(), head.end() - policy.keep());
+    s.rebuilds = 1;
   }
+  s.state = primed_state(model, head);
+  if (policy.trained_context > 0) s.recent = head;
   s.pending = prompt.back();
   return s;
 }
 
-std::vector<int64_t> continue_stream(LanguageModel& model, Stream& stream, int64_t n,
-                                     const SamplerOptions& opt,
+std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64_t n,
+                                     const SamplerOptions& opt, const ContextPolicy& policy,
                                      const std::function<void(int64_t)>& on_token) {
+  RILL_CHECK(n > 0, "[generate] the number of tokens to generate must be positive, got {}", n);
   std::vector<int64_t> out;
   for (int64_t i = 0; i < n; ++i) {
+    if (policy.trained_context > 0) {
+      if (int64_t(stream.recent.size()) >= policy.trained_context) {
+        stream.recent.erase(stream.recent.begin(), stream.recent.end() - policy.keep());
+        stream.state = primed_state(model, stream.recent);
+        ++stream.rebuilds;
+      }
+      stream.recent.push_back(stream.pending);
+    }
     Tensor logits = model.step(Tensor::from_vector<int64_t>({stream.pending}, {1}), stream.state);
-    int64_t next = sample(logits, opt, stream.generator)[0];
+    const int64_t next = sample(logits, opt, stream.generator)[0];
     stream.pending = next;
     out.push_back(next);
     if (on_token) on_token(next);

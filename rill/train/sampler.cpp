@@ -1,3 +1,4 @@
+// Sampling: temperature, top-k, top-p, greedy; refuses non-finite logits.
 #include "rill/train/sampler.h"
 
 #include <algorithm>
@@ -19,6 +20,17 @@ std::vector<int64_t> sample(const Tensor& logits, const SamplerOptions& opt, Gen
   std::vector<int64_t> out(rows);
   for (int64_t r = 0; r < rows; ++r) {
     const double* l = all.data() + r * vocab;
+    // NaN must never reach the sort below (its comparator would not be a strict weak order:
+    // undefined behaviour); +inf would give NaN probabilities.
+    bool any_finite = false;
+    for (int64_t i = 0; i < vocab; ++i) {
+      RILL_CHECK(!std::isnan(l[i]) && l[i] != INFINITY,
+                 "[sample] the logits of row {} are not finite ({} at token {}): the model's "
+                 "output is broken (a diverged or damaged checkpoint?)",
+                 r, l[i], i);
+      any_finite = any_finite || std::isfinite(l[i]);
+    }
+    RILL_CHECK(any_finite, "[sample] every logit of row {} is -inf: no token can be drawn", r);
     const uint64_t counter = gen.advance(1);
     if (opt.temperature == 0) {
       out[r] = std::max_element(l, l + vocab) - l;

@@ -1,3 +1,4 @@
+// Reading, checking and writing a run's configuration.
 #include "rill/train/train_config.h"
 
 #include <fstream>
@@ -11,11 +12,17 @@ using nlohmann::json;
 TrainConfig TrainConfig::from_json(const json& j) {
   TrainConfig c;
   JsonFields f(j, "the training config");
-  f.get("corpus", c.corpus);
+  if (const json* t = f.raw("task")) {
+    RILL_CHECK(t->is_object(), "[config] \"task\" must be an object, got {}", t->dump());
+    c.task = *t;
+  }
+  if (const json* m = f.raw("model")) {
+    RILL_CHECK(m->is_object(), "[config] \"model\" must be an object, got {}", m->dump());
+    c.model = *m;
+  }
   f.get("data_dir", c.data_dir);
   f.get("out_dir", c.out_dir);
   f.get("batch", c.batch);
-  f.get("seq", c.seq);
   f.get("steps", c.steps);
   f.get("time_limit_s", c.time_limit_s);
   f.get("lr", c.lr);
@@ -25,25 +32,34 @@ TrainConfig TrainConfig::from_json(const json& j) {
   f.get("beta1", c.beta1);
   f.get("beta2", c.beta2);
   f.get("warmup", c.warmup);
-  f.get("carry_state", c.carry_state);
-  f.get("reset_every", c.reset_every);
   f.get("eval_every", c.eval_every);
-  f.get("eval_segments", c.eval_segments);
+  f.get("eval_batches", c.eval_batches);
   f.get("checkpoint_every", c.checkpoint_every);
   f.get("seed", c.seed);
-  if (const json* m = f.raw("model")) c.model = LMConfig::from_json(*m);
   f.finish();
-  RILL_CHECK(c.batch > 0 && c.seq > 0 && c.steps > 0,
-             "[config] batch, seq and steps must be positive (got {}, {}, {})", c.batch, c.seq,
-             c.steps);
-  RILL_CHECK(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr,
-             "[config] need lr > 0 and 0 <= min_lr <= lr (got {}, {})", c.lr, c.min_lr);
-  RILL_CHECK(c.warmup >= 0 && c.warmup < c.steps, "[config] warmup {} must be below steps {}",
-             c.warmup, c.steps);
-  RILL_CHECK(c.reset_every >= 0, "[config] reset_every must be >= 0, got {}", c.reset_every);
-  RILL_CHECK(c.eval_every > 0 && c.eval_segments > 0 && c.checkpoint_every > 0,
-             "[config] eval_every, eval_segments and checkpoint_every must be positive");
+  c.validate();
   return c;
+}
+
+void TrainConfig::validate() const {
+  const json none = json::object();
+  JsonFields f(none, "the training config");
+  f.check("batch", batch, batch > 0 && batch <= 65536, "between 1 and 65536");
+  f.check("steps", steps, steps > 0 && steps <= 1'000'000'000, "between 1 and 1e9");
+  f.check("time_limit_s", time_limit_s, time_limit_s >= 0, "0 (none) or positive");
+  f.check("lr", lr, lr > 0 && lr < 10, "in (0, 10)");
+  f.check("min_lr", min_lr, min_lr >= 0 && min_lr <= lr, "in [0, lr]");
+  f.check("weight_decay", weight_decay, weight_decay >= 0, "0 or positive");
+  f.check("clip", clip, clip >= 0, "0 (no clipping) or positive");
+  f.check("beta1", beta1, beta1 >= 0 && beta1 < 1, "in [0, 1)");
+  f.check("beta2", beta2, beta2 >= 0 && beta2 < 1, "in [0, 1)");
+  f.check("warmup", warmup, warmup >= 0 && warmup < steps,
+          fmt::format("in [0, steps) (steps is {})", steps).c_str());
+  f.check("eval_every", eval_every, eval_every > 0, "positive");
+  f.check("eval_batches", eval_batches, eval_batches >= 0, "0 (the whole split) or positive");
+  f.check("checkpoint_every", checkpoint_every, checkpoint_every > 0, "positive");
+  RILL_CHECK(!data_dir.empty() && !out_dir.empty(),
+             "[config] the training config: \"data_dir\" and \"out_dir\" must not be empty");
 }
 
 TrainConfig TrainConfig::from_file(const std::string& path) {
@@ -63,12 +79,11 @@ TrainConfig TrainConfig::from_file(const std::string& path) {
 }
 
 json TrainConfig::to_json() const {
-  return {{"corpus", corpus},
+  return {{"task", task},
+          {"model", model},
           {"data_dir", data_dir},
           {"out_dir", out_dir},
-          {"model", model.to_json()},
           {"batch", batch},
-          {"seq", seq},
           {"steps", steps},
           {"time_limit_s", time_limit_s},
           {"lr", lr},
@@ -78,10 +93,8 @@ json TrainConfig::to_json() const {
           {"beta1", beta1},
           {"beta2", beta2},
           {"warmup", warmup},
-          {"carry_state", carry_state},
-          {"reset_every", reset_every},
           {"eval_every", eval_every},
-          {"eval_segments", eval_segments},
+          {"eval_batches", eval_batches},
           {"checkpoint_every", checkpoint_every},
           {"seed", seed}};
 }

@@ -1,40 +1,39 @@
-// The configuration of a training run (one JSON file): the model, the data and the optimiser.
-//   {"corpus": "bible-kjv", "model": {...LMConfig...}, "batch": 16, "seq": 128, "steps": 2000,
-//    "lr": 3e-3, "warmup": 100, ...}
+// The configuration of a training run (one JSON file): the task, the model and the optimiser.
+//   {"task": {"type": "language_modeling", "corpus": "bible-kjv", "seq": 128},
+//    "model": {"d_model": 256, "n_layers": 4, "mixers": [...]},
+//    "batch": 16, "steps": 2000, "lr": 3e-3, "warmup": 50, "seed": 1, ...}
+// "seed" is the one seed of a run: it initialises the model and every random draw of the task
+// (shuffles) and of the model (dropout). The same seed and thread count repeat a run bitwise.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "rill/models/language_model.h"
-
 namespace rill {
 
 struct TrainConfig {
-  std::string corpus = "bible-kjv";
+  nlohmann::json task = {{"type", "language_modeling"}};
+  nlohmann::json model = nlohmann::json::object();  // see models/stack_model.h
   std::string data_dir = "data";
   std::string out_dir = "runs/default";
-  LMConfig model;
-  int64_t batch = 16;  // parallel lanes of the token stream
-  int64_t seq = 128;   // tokens per segment (truncated BPTT length)
+  int64_t batch = 16;
   int64_t steps = 1000;
-  // > 0: fit the run into this many seconds: after the warm-up the measured speed sets how many
-  // steps fit (and the cosine horizon), and training stops (and saves) at the limit regardless.
-  // The run's length then depends on the machine; without a limit runs are deterministic.
+  // > 0: fit the run into this many seconds of training: after the warm-up the measured speed
+  // sets how many steps fit (and the cosine horizon, refitted every 25 steps), and training
+  // stops (and saves) at the limit regardless. The run's length then depends on the machine.
   double time_limit_s = 0;
-  double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1, clip = 1.0;
+  double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1;
+  double clip = 1.0;  // global gradient-norm clip; 0: none
   double beta1 = 0.9, beta2 = 0.99;
   int64_t warmup = 100;
-  bool carry_state = true;  // carry (detached) recurrent state across segments
-  // With carry_state: start a fresh state every this many segments (0: never). Plain linear
-  // attention has no decay, so a state summed over a whole epoch blurs into a global average;
-  // a bounded carry keeps the context the model learns on close to what it is used with.
-  int64_t reset_every = 0;
-  int64_t eval_every = 250, eval_segments = 8;  // validation: segments per lane
+  int64_t eval_every = 250;   // steps between validations
+  int64_t eval_batches = 8;   // batches per validation (0: the whole split)
   int64_t checkpoint_every = 500;
   uint64_t seed = 1;
 
-  static TrainConfig from_json(const nlohmann::json& j);  // strict: unknown keys are errors
+  static TrainConfig from_json(const nlohmann::json& j);  // strict, then validate()
   static TrainConfig from_file(const std::string& path);
+  // Range checks with the field's name; run again after command-line overrides.
+  void validate() const;
   nlohmann::json to_json() const;
 };
 

@@ -237,6 +237,42 @@ void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
   }
 }
 
+void gradcheck_leaves(const std::function<Tensor()>& fn, const std::vector<Tensor>& wrt,
+                      const std::string& what, Backend backend, double tol) {
+  BackendGuard g(backend);
+  for (size_t k = 0; k < wrt.size(); ++k) {
+    ASSERT_TRUE(wrt[k].dtype() == DType::f64 && wrt[k].is_contiguous() && wrt[k].is_leaf() &&
+                wrt[k].requires_grad())
+        << what << ": tensor " << k << " must be an f64 contiguous leaf that requires grad";
+    Tensor(wrt[k]).zero_grad();
+  }
+  Tensor y = fn();
+  Tensor w = Tensor::randn(y.shape(), 4243, DType::f64);
+  sum(mul(y, w)).backward();
+  NoGradGuard no_grad;
+  auto loss_at = [&]() { return sum(mul(fn(), w)).item<double>(); };
+  for (size_t k = 0; k < wrt.size(); ++k) {
+    Tensor analytic = wrt[k].grad();
+    ASSERT_TRUE(analytic.defined()) << what << ": tensor " << k << " got no gradient";
+    std::vector<double> an = analytic.to_vector<double>();
+    double scale = 1e-3;
+    for (double v : an) scale = std::max(scale, std::abs(v));
+    double* p = wrt[k].data<double>();
+    for (int64_t i = 0; i < wrt[k].numel(); ++i) {
+      const double old = p[i];
+      p[i] = old + kGradcheckEps;
+      const double up = loss_at();
+      p[i] = old - kGradcheckEps;
+      const double down = loss_at();
+      p[i] = old;
+      const double numeric = (up - down) / (2 * kGradcheckEps);
+      EXPECT_LE(std::abs(numeric - an[i]), tol * std::max(std::abs(numeric), scale))
+          << what << " (" << backend_name(backend) << "): tensor " << k << " element " << i
+          << " analytic " << an[i] << " numeric " << numeric;
+    }
+  }
+}
+
 void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
   try {
     fn();

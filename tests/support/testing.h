@@ -16,6 +16,9 @@ namespace rill::testing {
 double tolerance(DType dtype);          // f64 1e-10, f32 1e-5
 constexpr double kGradcheckTol = 1e-6;  // analytic vs central differences (f64, eps 1e-6)
 constexpr double kGradcheckEps = 1e-6;
+// Golden values recorded on one machine and checked on another (f64 runs): another BLAS kernel
+// (AVX2 instead of AVX-512) orders its sums differently, and training amplifies the last bits.
+constexpr double kCrossMachineTol = 1e-7;
 
 // Normal random values in a fresh contiguous tensor.
 Tensor random(const Shape& shape, DType dtype, uint64_t seed);
@@ -59,6 +62,14 @@ void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                const std::vector<Tensor>& inputs, const std::string& what,
                double tol = kGradcheckTol);
+
+// Central differences in f64 under `backend` for leaves that fn reads (inputs made leaves by the
+// caller, a module's parameters, an initial state): compares the analytic gradient of
+// loss = sum(fn() * R) (R random, fixed) with finite differences for every element of every
+// tensor in wrt, perturbing them in place. Every tensor in wrt must be an f64 contiguous leaf
+// that requires grad. Use it to check the cpu kernels that users run, not only the oracle.
+void gradcheck_leaves(const std::function<Tensor()>& fn, const std::vector<Tensor>& wrt,
+                      const std::string& what, Backend backend, double tol = kGradcheckTol);
 
 // Expects fn to throw rill::Error whose message contains every one of `parts`.
 void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts);

@@ -1,0 +1,36 @@
+// The model registry: type name -> factory, filled at static initialisation.
+#include "rill/models/sequence_model.h"
+
+#include "rill/core/registry.h"
+
+namespace rill {
+
+namespace {
+
+Registry<ModelFactory>& models() {
+  static Registry<ModelFactory> r("model type");
+  return r;
+}
+
+}  // namespace
+
+ModelRegistration::ModelRegistration(const std::string& type, ModelFactory factory) {
+  models().add(type, std::move(factory));
+}
+
+std::vector<std::string> registered_models() { return models().names(); }
+
+std::shared_ptr<SequenceModel> make_model(const nlohmann::json& config, const ModelIO& io,
+                                          uint64_t seed) {
+  RILL_CHECK(config.is_object(), "[config] the model config must be a JSON object, got {}",
+             config.dump());
+  std::string type = "stack";
+  if (config.contains("type")) {
+    RILL_CHECK(config["type"].is_string(), "[config] the model's \"type\" must be a name, got {}",
+               config["type"].dump());
+    type = config["type"].get<std::string>();
+  }
+  return models().get(type)(config, io, seed);
+}
+
+}  // namespace rill
