@@ -7,6 +7,7 @@
 #include "rill/core/error.h"
 #include "rill/data/manifest.h"
 #include "rill/data/package.h"
+#include "rill/data/registry.h"
 #include "rill/data/sha256.h"
 
 namespace rill::data {
@@ -103,6 +104,7 @@ const CorpusInfo* find_corpus(std::string_view name) {
 }
 
 const CorpusInfo& corpus_info(std::string_view name) {
+  check_data_kind(name, DataKind::corpus);  // a labelled set or series says what it is
   const CorpusInfo* info = find_corpus(name);
   if (info == nullptr) {
     std::vector<std::string> names;
@@ -317,6 +319,7 @@ const TokenFile& PreparedCorpus::split(std::string_view which) const {
 
 PreparedCorpus open_corpus(const std::string& name, const std::string& data_dir,
                            bool verify_checksums) {
+  check_data_kind(name, DataKind::corpus);
   fs::path dir = fs::path(data_dir) / name;
   if (!is_prepared(name, data_dir)) {
     corpus_info(name);  // an unknown name throws, listing the known ones
