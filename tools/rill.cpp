@@ -195,7 +195,10 @@ int run(int argc, char** argv) {
     try {
       cfg.validate();  // the overrides too: --steps at or below the warm-up is refused here
     } catch (const Error& e) {
-      fail("{} (after the command-line overrides of {})", e.what(), config_path);
+      std::string given;
+      if (train_cmd->count("--steps")) given += fmt::format(" --steps {}", steps);
+      if (train_cmd->count("--time-limit")) given += fmt::format(" --time-limit {}", time_limit);
+      fail("{} (with{} over {})", e.what(), given.empty() ? " no override" : given, config_path);
     }
     Progress bar;
     SigintScope sigint;
