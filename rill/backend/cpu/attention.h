@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "rill/core/tensor.h"
-#include "rill/ops/attention.h"
+#include "rill/backend/attention_params.h"
 
 namespace rill::cpu {
 
