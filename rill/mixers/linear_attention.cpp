@@ -131,12 +131,12 @@ const MixerRegistration kRegistered({
     "causal linear attention (Katharopoulos et al. 2020): a constant-size state per head",
     build,
     {
-        {{"type", "linear_attention"}, {"heads", 2}, {"form", "chunked"}, {"chunk", 4}},
-        {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}},
-        {{"type", "linear_attention"}, {"heads", 2}, {"feature_map", "relu"}, {"chunk", 3}},
-        {{"type", "linear_attention"}, {"heads", 2}, {"normalize", false}, {"chunk", 5}},
-        {{"type", "linear_attention"}, {"heads", 2}, {"chunk", 4}, {"local", "shift"}},
-        {{"type", "linear_attention"}, {"heads", 2}, {"form", "recurrent"}, {"local", "conv3"}},
+        {{"type", "linear_attention"}, {"form", "chunked"}, {"chunk", 64}},
+        {{"type", "linear_attention"}, {"form", "recurrent"}},
+        {{"type", "linear_attention"}, {"feature_map", "relu"}, {"chunk", 16}},
+        {{"type", "linear_attention"}, {"normalize", false}, {"chunk", 32}},
+        {{"type", "linear_attention"}, {"local", "shift"}},
+        {{"type", "linear_attention"}, {"form", "recurrent"}, {"local", "conv4"}},
     },
 });
 

@@ -143,13 +143,11 @@ const MixerRegistration kRegistered({
     "causal softmax attention: fused parallel kernel, KV cache or recomputation, sliding window",
     build,
     {
-        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}},
-        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "t5"}, {"num_buckets", 8},
-         {"max_distance", 16}},
-        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "none"}, {"window", 3}},
-        {{"type", "softmax_attention"}, {"heads", 2}, {"positions", "rotary"}, {"window", 4}},
-        {{"type", "softmax_attention"}, {"heads", 2}, {"step_mode", "no_cache"}},
-        {{"type", "softmax_attention"}, {"heads", 2}, {"window", 4}, {"local", "conv2"}},
+        {{"type", "softmax_attention"}, {"positions", "rotary"}},
+        {{"type", "softmax_attention"}, {"positions", "t5"}},
+        {{"type", "softmax_attention"}, {"positions", "none"}, {"window", 64}},
+        {{"type", "softmax_attention"}, {"positions", "rotary"}, {"window", 64}, {"local", "conv2"}},
+        {{"type", "softmax_attention"}, {"step_mode", "no_cache"}},
     },
 });
 
