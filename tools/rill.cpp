@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "rill/core/profiler.h"
 #include "rill/data/corpus.h"
 #include "rill/data/registry.h"
 #include "rill/tasks/language_modeling.h"
@@ -114,6 +115,9 @@ int run(int argc, char** argv) {
   train_cmd->add_option("--time-limit", time_limit,
                         "fit the run into this many seconds of training (0: no limit)");
   train_cmd->add_option("--data-dir", data_dir, "where prepared corpora live");
+  bool profile = false;
+  train_cmd->add_flag("--profile", profile,
+                      "time every kernel, backward node and GEMM; print where the time went");
 
   // rill generate
   auto* gen_cmd = app.add_subcommand("generate", "stream text from a trained language model");
@@ -202,8 +206,14 @@ int run(int argc, char** argv) {
     }
     Progress bar;
     SigintScope sigint;
+    if (profile) Profiler::enable(true);
+    const auto t0 = std::chrono::steady_clock::now();
     TrainResult r = train(cfg, resume, cli_events(bar));
     bar.finish();
+    if (Profiler::enabled())
+      fmt::print("\nwhere the time went (self time; shares of the whole command):\n\n{}\n",
+                 Profiler::table(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                                     .count()));
     fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
                r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
     for (const auto& [name, v] : r.valid.values)

@@ -4,6 +4,7 @@
 
 #include "rill/autograd/grad_mode.h"
 #include "rill/autograd/node.h"
+#include "rill/core/profiler.h"
 #include "rill/ops/elementwise.h"
 
 namespace rill {
@@ -132,7 +133,11 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     for (size_t i = 0; i < grads.size(); ++i)
       if (!grads[i].defined()) grads[i] = Tensor::zeros(n->outputs[i].shape, n->outputs[i].dtype);
 
-    std::vector<Tensor> input_grads = n->backward(grads);
+    std::vector<Tensor> input_grads;
+    {
+      ProfileScope scope(n->name());
+      input_grads = n->backward(grads);
+    }
     RILL_CHECK(input_grads.size() == n->inputs.size(),
                "[backward] {} returned {} gradients for {} inputs", n->name(), input_grads.size(),
                n->inputs.size());

@@ -1,6 +1,7 @@
 // Which kernel implementation ops dispatch to. `ref` is the naive oracle; `cpu` the fast one.
 // Tests run an op under both and compare; everything else runs `cpu`.
 #pragma once
+#include "rill/core/profiler.h"
 
 namespace rill {
 
@@ -23,7 +24,13 @@ class BackendGuard {
 
 }  // namespace rill
 
-// RILL_KERNEL(fn, args...): calls ref::fn or cpu::fn for the active backend.
+// RILL_KERNEL(fn, args...): calls ref::fn or cpu::fn for the active backend, timed by the
+// profiler when it is on.
 #define RILL_KERNEL(fn, ...)                                                             \
-  (::rill::active_backend() == ::rill::Backend::ref ? ::rill::ref::fn(__VA_ARGS__)       \
-                                                    : ::rill::cpu::fn(__VA_ARGS__))
+  do {                                                                                   \
+    ::rill::ProfileScope rill_profile_scope_("kernel " #fn);                             \
+    if (::rill::active_backend() == ::rill::Backend::ref)                                \
+      ::rill::ref::fn(__VA_ARGS__);                                                      \
+    else                                                                                 \
+      ::rill::cpu::fn(__VA_ARGS__);                                                      \
+  } while (0)

@@ -2,6 +2,7 @@
 // around the causal linear-attention op, and its registration.
 #include "rill/mixers/linear_attention.h"
 
+#include "rill/core/profiler.h"
 #include "rill/io/json_fields.h"
 #include "rill/mixers/registry.h"
 #include "rill/ops/elementwise.h"
@@ -68,7 +69,11 @@ Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
     RILL_CHECK(s0.shape() == Shape({x.size(0), config.heads, head_dim_, state_cols_}),
                "[linear_attention] state S is {} but this batch needs {}", shape_str(s0.shape()),
                shape_str({x.size(0), config.heads, head_dim_, state_cols_}));
-  auto [num, s_final] = causal_linear_attention(q, k, v, s0, config.form, config.chunk);
+  Tensor num, s_final;
+  {
+    ProfileScope scope("linear attention op (forward)");
+    std::tie(num, s_final) = causal_linear_attention(q, k, v, s0, config.form, config.chunk);
+  }
   if (state) state->set("S", s_final);
   return proj_->out(readout(num));
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "rill/autograd/grad_mode.h"
+#include "rill/core/profiler.h"
 #include "rill/io/atomic_file.h"
 #include "rill/optim/adamw.h"
 #include "rill/optim/clip.h"
@@ -141,6 +142,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
   double window_loss = 0;
   int64_t window_n = 0, items = 0;
   auto validate = [&]() {
+    ProfileScope scope("validation");
     result.valid = task.evaluate(model, "valid", cfg.eval_batches);
     const auto [name, value] = task.loss_metric(result.valid.loss);
     json rec = {{"split", "valid"}, {"step", progress.step}, {"loss", result.valid.loss},
@@ -168,7 +170,11 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
                               cfg.time_limit_s, per_step, progress.horizon, cfg.steps));
       }
     }
-    TaskBatch b = task.next_batch();
+    TaskBatch b;
+    {
+      ProfileScope scope("step: next batch");
+      b = task.next_batch();
+    }
     if (carries) {
       if (b.fresh_state) state = model.init_state(cfg.batch);
       state.detach();  // truncated BPTT: the carried state starts a new tape
@@ -176,10 +182,20 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
     const double lr = schedule.lr_at(progress.step);
     opt.set_lr(lr);
     opt.zero_grad();
-    Tensor loss = task.loss(model, b, carries ? &state : nullptr);
-    loss.backward();
-    if (cfg.clip > 0) optim::clip_grad_norm(model.parameters(), cfg.clip);
-    opt.step();
+    Tensor loss;
+    {
+      ProfileScope scope("step: forward and loss (outside kernels)");
+      loss = task.loss(model, b, carries ? &state : nullptr);
+    }
+    {
+      ProfileScope scope("step: backward (outside nodes)");
+      loss.backward();
+    }
+    {
+      ProfileScope scope("step: clip and optimiser");
+      if (cfg.clip > 0) optim::clip_grad_norm(model.parameters(), cfg.clip);
+      opt.step();
+    }
     ++progress.step;
     const double l = loss.item<double>();
     RILL_CHECK(std::isfinite(l), "[train] the loss became {} at step {}", l, progress.step);

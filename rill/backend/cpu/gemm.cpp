@@ -22,6 +22,7 @@
 #include <string>
 
 #include "rill/core/error.h"
+#include "rill/core/profiler.h"
 
 namespace rill::cpu {
 
@@ -73,6 +74,7 @@ const char* gemm_provider_name(GemmProvider p) {
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  ProfileScope scope("gemm f32");
   check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_c(m, n, beta, c, ldc);
