@@ -60,9 +60,46 @@ T combine(ReduceOp op, const Partial<T>* p, int64_t n) {
   return m + std::log(s);
 }
 
+// Sum over leading dims of a contiguous x, [R, K] -> [K] (a bias gradient: dy [B, T, D] summed
+// to [D]). Moving the reduced dims last would transpose-copy all of x; instead each thread takes
+// fixed chunks of kColumns columns and adds the R rows in order, vectorised along the columns.
+// Every column is summed in row order whatever the thread count.
+constexpr int64_t kColumns = 256;
+
+template <class T>
+void sum_leading(const T* x, int64_t r, int64_t k, T* out) {
+  const int64_t chunks = (k + kColumns - 1) / kColumns;
+_Pragma("omp parallel for schedule(static) if (r * k > 32768)")
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kColumns, len = std::min(kColumns, k - begin);
+    T acc[kColumns];
+    for (int64_t j = 0; j < len; ++j) acc[j] = 0;
+    for (int64_t i = 0; i < r; ++i) {
+      const T* row = x + i * k + begin;
+_Pragma("omp simd")
+      for (int64_t j = 0; j < len; ++j) acc[j] += row[j];
+    }
+    for (int64_t j = 0; j < len; ++j) out[begin + j] = acc[j];
+  }
+}
+
 }  // namespace
 
 void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
+  // Leading dims of a contiguous tensor summed, many columns kept: the column-chunk path.
+  bool leading = op == ReduceOp::sum && x.is_contiguous() && out.is_contiguous() && !dims.empty();
+  for (size_t i = 0; i < dims.size() && leading; ++i) leading = dims[i] == int64_t(i);
+  if (leading) {
+    int64_t r = 1;
+    for (int64_t d : dims) r *= x.shape()[d];
+    const int64_t k = r == 0 ? 0 : x.numel() / r;
+    if (r > 0 && k >= 64) {
+      RILL_DISPATCH_FLOAT(x.dtype(), "reduce", T,
+                          sum_leading<T>(static_cast<const T*>(x.data_ptr()), r, k,
+                                         static_cast<T*>(out.data_ptr())));
+      return;
+    }
+  }
   // Move the reduced dims last: [kept..., reduced...].
   std::vector<int64_t> perm;
   for (int64_t d = 0; d < x.dim(); ++d)
