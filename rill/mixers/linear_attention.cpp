@@ -2,7 +2,6 @@
 
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
-#include "rill/ops/linear_attention_step.h"
 #include "rill/ops/norm.h"
 
 namespace rill {
