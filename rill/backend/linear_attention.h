@@ -7,7 +7,8 @@
 //
 // Today the decay is the scalar case a_t b_t^T = exp(g_t) (one number per step and sequence).
 // Shapes: N = B*H independent sequences, T tokens, Dk key size, Dv value size. Every tensor is
-// contiguous.
+// contiguous. The step form's kernels take one token's tensors as the op got them (q, k [B,H,Dk],
+// v [B,H,Dv], g [N,1]) with the state beside them; the accessors below are the sequence forms'.
 #pragma once
 #include <cstdint>
 

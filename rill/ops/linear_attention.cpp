@@ -47,38 +47,39 @@ void validate(Kind kind, const Tensor& q, const Tensor& k, const Tensor& v, cons
   check_defined(op, k, "k");
   check_defined(op, v, "v");
   if (kind == Kind::step) check_defined(op, s0, "s");
-  const std::string shapes = all_shapes(q, k, v, s0, g, kind == Kind::step ? "s" : "s0");
+  // Formatted only when a check fails: the step form runs once per token.
+  auto shapes = [&] { return all_shapes(q, k, v, s0, g, kind == Kind::step ? "s" : "s0"); };
   RILL_CHECK(is_floating(q.dtype()), "[{}] expects f32 or f64, got q {} ({})", op,
-             dtype_name(q.dtype()), shapes);
+             dtype_name(q.dtype()), shapes());
   for (const Tensor* t : {&k, &v, &s0, &g})
     RILL_CHECK(!t->defined() || t->dtype() == q.dtype(),
                "[{}] dtypes differ: q {}, k {}, v {}, s0 {}, g {} ({})", op, dtype_name(q.dtype()),
                dtype_name(k.dtype()), dtype_name(v.dtype()),
                s0.defined() ? dtype_name(s0.dtype()) : "(none)",
-               g.defined() ? dtype_name(g.dtype()) : "(none)", shapes);
+               g.defined() ? dtype_name(g.dtype()) : "(none)", shapes());
   const int64_t rank = kind == Kind::step ? 3 : 4, d = rank - 1;  // d: the feature dim
   RILL_CHECK(
       q.dim() == rank && k.dim() == rank && v.dim() == rank && (!s0.defined() || s0.dim() == 4),
       "[{}] expects q, k {}, v {}, {} [B,H,Dk,Dv]; got {}", op,
       kind == Kind::step ? "[B,H,Dk]" : "[B,H,T,Dk]",
-      kind == Kind::step ? "[B,H,Dv]" : "[B,H,T,Dv]", kind == Kind::step ? "s" : "s0", shapes);
+      kind == Kind::step ? "[B,H,Dv]" : "[B,H,T,Dv]", kind == Kind::step ? "s" : "s0", shapes());
   RILL_CHECK(q.size(0) == k.size(0) && q.size(0) == v.size(0) && q.size(1) == k.size(1) &&
                  q.size(1) == v.size(1),
-             "[{}] B and H must match across q, k, v; got {}", op, shapes);
+             "[{}] B and H must match across q, k, v; got {}", op, shapes());
   if (kind != Kind::step)
     RILL_CHECK(k.size(2) == v.size(2) && (kind == Kind::noncausal || q.size(2) == k.size(2)),
                "[{}] T must match across {}; got {}", op,
-               kind == Kind::noncausal ? "k, v" : "q, k, v", shapes);
+               kind == Kind::noncausal ? "k, v" : "q, k, v", shapes());
   RILL_CHECK(q.size(d) == k.size(d), "[{}] Dk of q ({}) and k ({}) differ; got {}", op, q.size(d),
-             k.size(d), shapes);
+             k.size(d), shapes());
   if (s0.defined()) {
     const Shape want = {q.size(0), q.size(1), k.size(d), v.size(d)};
     RILL_CHECK(s0.shape() == want, "[{}] {} must be [B,H,Dk,Dv] = {}; got {}", op,
-               kind == Kind::step ? "s" : "s0", shape_str(want), shapes);
+               kind == Kind::step ? "s" : "s0", shape_str(want), shapes());
   }
   if (g.defined()) {
     RILL_CHECK(kind != Kind::noncausal, "[{}] the non-causal form has no decay; got {}", op,
-               shapes);
+               shapes());
     const Shape want =
         kind == Kind::step ? Shape{q.size(0), q.size(1)} : Shape{q.size(0), q.size(1), q.size(2)};
     bool ok = g.dim() <= static_cast<int64_t>(want.size());
@@ -87,7 +88,7 @@ void validate(Kind kind, const Tensor& q, const Tensor& k, const Tensor& v, cons
       ok = gs == ws || gs == 1;
     }
     RILL_CHECK(ok, "[{}] the log-decay g must broadcast to {} = {}; got {}", op,
-               kind == Kind::step ? "[B,H]" : "[B,H,T]", shape_str(want), shapes);
+               kind == Kind::step ? "[B,H]" : "[B,H,T]", shape_str(want), shapes());
   }
 }
 
@@ -99,8 +100,9 @@ Tensor flat(const Tensor& t) {
 
 // The log-decay broadcast to `full` ([B,H,T] or [B,H]), detached and contiguous as [N, len];
 // refuses a positive value (gamma > 1 grows the state, and the kernels' exp assumes <= 0).
+template <class Shapes>
 Tensor flat_log_decay(const char* op, const Tensor& g, const Shape& full, int64_t n, int64_t len,
-                      const std::string& shapes) {
+                      const Shapes& shapes) {
   if (!g.defined()) return g;
   Tensor f = g.detach().expand(full).contiguous().view({n, len});
   RILL_DISPATCH_FLOAT(f.dtype(), op, T, {
@@ -108,7 +110,7 @@ Tensor flat_log_decay(const char* op, const Tensor& g, const Shape& full, int64_
     for (int64_t i = 0; i < f.numel(); ++i)
       RILL_CHECK(!(p[i] > 0),
                  "[{}] the log-decay g must be <= 0 (gamma = exp(g) <= 1); found {} ({})", op,
-                 static_cast<double>(p[i]), shapes);
+                 static_cast<double>(p[i]), shapes());
   });
   return f;
 }
@@ -170,8 +172,9 @@ std::pair<Tensor, Tensor> causal_linear_attention(const Tensor& q, const Tensor&
   RILL_CHECK(chunk > 0, "[linear_attention] chunk must be positive, got {} ({})", chunk,
              all_shapes(q, k, v, s0, g));
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), dk = q.size(3), dv = v.size(3);
-  GatedStateArgs args{flat(q), flat(k), flat(v), flat(s0),
-                      flat_log_decay(kOp, g, {b, h, t}, b * h, t, all_shapes(q, k, v, s0, g))};
+  GatedStateArgs args{
+      flat(q), flat(k), flat(v), flat(s0),
+      flat_log_decay(kOp, g, {b, h, t}, b * h, t, [&] { return all_shapes(q, k, v, s0, g); })};
   Tensor out = new_output({b, h, t, dv}, q.dtype());
   Tensor s_final = new_output({b, h, dk, dv}, q.dtype());
   forward_kernel(form, chunk, args, flat(out), flat(s_final));
@@ -202,15 +205,14 @@ Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, 
       !(GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
                                    s.requires_grad() || (g.defined() && g.requires_grad()))),
       "[{}] updates the state in place and cannot be recorded; run it under NoGradGuard", kStepOp);
-  const int64_t b = q.size(0), h = q.size(1), dk = q.size(2), dv = v.size(2);
-  // The token as a sequence of one: the kernels take the sequence forms' arguments.
-  auto one = [&](const Tensor& x, int64_t d) { return x.contiguous().view({b * h, 1, d}); };
-  GatedStateArgs args{one(q, dk), one(k, dk), one(v, dv), Tensor(),
-                      flat_log_decay(kStepOp, g, {b, h}, b * h, 1, all_shapes(q, k, v, s, g, "s"))};
+  const int64_t b = q.size(0), h = q.size(1);
+  // The step kernels take the token's tensors as they are (no views: this runs once per token
+  // and layer) and the log-decay broadcast to [N, 1].
+  GatedStateArgs args{
+      q.contiguous(), k.contiguous(), v.contiguous(), Tensor(),
+      flat_log_decay(kStepOp, g, {b, h}, b * h, 1, [&] { return all_shapes(q, k, v, s, g, "s"); })};
   Tensor out = new_output(v.shape(), v.dtype());
-  const Tensor s_flat = s.view({b * h, dk, dv});
-  const Tensor out_flat = out.view({b * h, 1, dv});
-  RILL_KERNEL(linear_attention_step, args, s_flat, out_flat);
+  RILL_KERNEL(linear_attention_step, args, s, out);
   return out;
 }
 

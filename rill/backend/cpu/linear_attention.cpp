@@ -29,19 +29,21 @@
 //   out_t = (d_t S_prev)^T qry_t                              (exclusive: before the write),
 // tokens in forward or reverse order (d_t = 1 without decay). The forward is one scan (key=k,
 // val=v, qry=q). The backward (the paper's Algorithm 1, no per-token state kept) is three:
-//   dq_t = S_t g_t          forward scan of S^T: key=v, val=k, qry=g, init s0^T
-//   dv_t = U_t^T k_t        reverse scan of U:   key=q, val=g, qry=k, init dS_final; ds0 = g0 U_0
-//   dk_t = U_t v_t          reverse scan of U^T: key=g, val=q, qry=v, init dS_final^T
-// (reverse scans decay by gamma_{t+1}). Sweeping U twice, once in each layout, costs 12 instead
-// of 10 Dk*Dv FMAs per token but reads every output out along the state's rows, vectorised over
-// Dw with no horizontal sums, and the three scans run in parallel. With dg wanted, the dq and dk
-// scans are exclusive: dq'_t = gamma_t S_{t-1} G_t, dk'_t = gamma_{t+1} U_{t+1} v_t, then
+//   dq_t = S_t G_t          forward scan of S^T: key=v, val=k, qry=G, init s0^T
+//   dv_t = U_t^T k_t        reverse scan of U:   key=q, val=G, qry=k, init dS_final
+//   dk_t = U_t v_t          reverse scan of U^T: key=G, val=q, qry=v, init dS_final^T
+// (the reverse scans decay by gamma_{t+1}; ds0 = gamma_0 U_0 is the dv scan's final state).
+// Sweeping U twice, once in each layout, costs 12 instead of 10 Dk*Dv FMAs per token but reads
+// every output out along the state's rows, vectorised over Dw with no horizontal sums, and the
+// three scans run in parallel. With dg wanted, the dq and dk scans are exclusive: dq'_t = gamma_t
+// S_{t-1} G_t, dk'_t = gamma_{t+1} U_{t+1} v_t, then
 //   dB_t = q_t.dq'_t - k_t.dk'_t (t < T-1),   dB_{T-1} = q.dq' + gamma_{T-1} <dS_final, S_{T-2}>,
 //   dg_t = sum_{i>=t} dB_i,   dq_t = dq'_t + (v_t.G_t) k_t,   dk_t = dk'_t + (G_t.v_t) q_t,
 // where the dq scan stops before the last token so that its final state is S_{T-2}.
 // The state's columns evolve independently, so a unit of work is one (sequence, scan, group of
 // columns), its state slab kept contiguous in per-thread scratch. Within a unit, 3 tokens share
-// each load and store of a state row: 6 FMAs per state vector loaded and stored (9 decayed).
+// each load and store of a state row: 6 FMAs per state vector loaded and stored (decayed: 6 FMAs
+// and 3 multiplies). dg's reverse sum over T accumulates in f64.
 //
 // Chunked form. Per chunk of L tokens with start state S_c, chunk-local cumulative log-decay
 // b_i = g_0 + .. + g_i, Gamma_ij = exp(b_i - b_j) for j <= i (0 above), w_j = exp(b_{L-1} - b_j)
@@ -1009,7 +1011,7 @@ void chunked_backward_impl(const GatedStateArgs& args, const Tensor& g_, const T
 
 template <class T>
 void step_impl(const GatedStateArgs& args, const Tensor& s, const Tensor& out) {
-  const int64_t bh = args.n(), dk = args.dk(), dv = args.dv();
+  const int64_t dk = s.size(2), dv = s.size(3), bh = s.size(0) * s.size(1);
   const T* qp = args.q.data<T>();
   const T* kp = args.k.data<T>();
   const T* vp = args.v.data<T>();

@@ -27,8 +27,8 @@ void linear_attention_chunked_backward(const GatedStateArgs& a, const Tensor& do
                                        const Tensor& ds_final, int64_t chunk,
                                        const GatedStateGrads& grads);
 
-// One token (a's T is 1; a.s0 unused): s [N,Dk,Dv] <- exp(g) s + k v^T in place, then
-// out [N,1,Dv] = s^T q.
+// One token: a holds its q, k [B,H,Dk], v [B,H,Dv] and g [B*H, 1] (a.s0 unused);
+// s [B,H,Dk,Dv] <- exp(g) s + k v^T in place, then out [B,H,Dv] = s^T q. All contiguous.
 void linear_attention_step(const GatedStateArgs& a, const Tensor& s, const Tensor& out);
 
 }  // namespace rill::cpu

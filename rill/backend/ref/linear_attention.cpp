@@ -127,7 +127,7 @@ void backward_impl(const GatedStateArgs& args, const Tensor& dout, const Tensor&
 
 template <class T>
 void step_impl(const GatedStateArgs& args, const Tensor& s, const Tensor& out) {
-  const int64_t n = args.n(), dk = args.dk(), dv = args.dv();
+  const int64_t dk = s.size(2), dv = s.size(3), n = s.size(0) * s.size(1);
   const T* qp = args.q.data<T>();
   const T* kp = args.k.data<T>();
   const T* vp = args.v.data<T>();
