@@ -13,9 +13,10 @@
 //                       full L x L products Q K^T and A V, upper half included, and the prefix);
 //                       decayed + L Dk + L Dv + L(L+1)/2 + Dk Dv (rescaled K rows and output
 //                       rows, the mask, the decayed prefix)
-//             backward  10 L Dk Dv + L^2 (6 Dk + 4 Dv) + 2 Dk Dv; decayed + 4 L Dk + L Dv + L(L+1)
-//                       + 2 Dk Dv (rescaled rows, masks, the decayed prefix), the forward's
-//                       decayed recompute of the states and for dg 4 L Dk + 2 L^2 + 2 Dk Dv.
+//             backward  10 L Dk Dv + L^2 (6 Dk + 4 Dv) + 2 Dk Dv (with the recomputed K^T V);
+//                       decayed + 8 L Dk + L Dv + L(L+1) + 1.5 L^2 + 4 Dk Dv (rescaled rows of K,
+//                       Q, dQ, dK, dV, two masks, two decayed prefixes, and dg: 2 dots per row,
+//                       the straddling sums over the L x L block, a_c <D_c, S_c>).
 // "GFLOP/s" is that count over the fastest iteration's time ("best_ms"), "peak_frac" its share
 // of a GEMM peak measured at start-up in the same process (a 1024^3 sgemm through rill::cpu::gemm
 // on every thread, best of 10; printed as gemm_peak_GFLOP/s), and "alg_GFLOP/s" one common count
@@ -74,11 +75,7 @@ double executed_flops(Form form, Pass pass, bool decay, int64_t t, int64_t dv_) 
       const double fd = l * dk + l * dv + l * (l + 1) / 2 + dk * dv;
       fwd += n * (f + (decay ? fd : 0));
       bwd += n * (10 * l * dk * dv + l * l * (6 * dk + 4 * dv) + 2 * dk * dv);
-      // The backward recomputes the forward's states: K^T V and the prefix (decayed: rescaled).
-      bwd += n * (2 * l * dk * dv + dk * dv + (decay ? l * dk + dk * dv : 0));
-      if (decay)
-        bwd += n * (4 * l * dk + l * dv + l * (l + 1) + 2 * dk * dv + 4 * l * dk + 2 * l * l +
-                    2 * dk * dv);
+      if (decay) bwd += n * (8 * l * dk + l * dv + l * (l + 1) + 1.5 * l * l + 4 * dk * dv);
     }
   }
   return fwd + (pass == Pass::forward ? 0 : bwd);
