@@ -124,12 +124,21 @@ Tensor two_output_loss(const Tensor& out, const Tensor& sf) {
 
 Tensor grad_of(const Tensor& t) { return t.defined() ? t.grad() : Tensor(); }
 
-Result run(const Impl& impl, const Inputs& in) {
+// g_grad false: the decay is a constant (a fixed RetNet decay, say), so no dg is asked for and
+// the kernels take their cheaper path.
+Result run(const Impl& impl, const Inputs& in, bool g_grad = true) {
   BackendGuard guard(impl.backend);
-  Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), s0 = leaf(in.s0), g = leaf(in.g);
+  Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), s0 = leaf(in.s0);
+  Tensor g = g_grad ? leaf(in.g) : in.g;
   auto [out, sf] = causal_linear_attention(q, k, v, s0, {g}, impl.form, impl.chunk);
   two_output_loss(out, sf).backward();
-  return {out.detach(), sf.detach(), q.grad(), k.grad(), v.grad(), grad_of(s0), grad_of(g)};
+  return {out.detach(),
+          sf.detach(),
+          q.grad(),
+          k.grad(),
+          v.grad(),
+          grad_of(s0),
+          g_grad ? grad_of(g) : Tensor()};
 }
 
 // The recurrence as written, one token at a time from plain differentiable ops (under the ref
@@ -231,6 +240,21 @@ TEST(LinearAttention, MatchesPerStepRecurrence) {
                 fmt::format("{} vs per-step recurrence, {} {} {}{}", impl.name(), dtype_name(dt),
                             d.str(), decay_name(decay), with_s0 ? " s0" : ""));
         }
+}
+
+// A decay that is a constant (no gradient wanted): the recurrent form then reads dq and dk out
+// after each token's write, a different kernel path from the one that also gives dg.
+TEST(LinearAttention, DecayWithoutItsGradient) {
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Dims& d : {Dims{1, 1, 1, 4, 4}, Dims{2, 3, 37, 16, 17}, Dims{1, 2, 130, 64, 65}})
+      for (Decay decay : {Decay::full, Decay::head, Decay::strong}) {
+        const Inputs in = make_inputs(d, dt, 61, true, decay);
+        const Result ref = run(kRef, in, false);
+        for (const Impl& impl : cpu_forms())
+          expect_close(run(impl, in, false), ref,
+                       fmt::format("{} constant {}, {} {}", impl.name(), decay_name(decay),
+                                   dtype_name(dt), d.str()));
+      }
 }
 
 // g = 0 is no decay: outputs, state and the gradients of q, k, v, s0 equal the undecayed op's
