@@ -1,18 +1,29 @@
-// Causal linear attention kernels (rill::cpu, f32): the recurrent and chunked forms, forward,
-// backward and both, at T = 256..16384 with B=1, H=4, Dk=Dv=64 (chunk 64), on preallocated
-// buffers (kernel time only: no autograd, no output allocation).
+// Gated-state op kernels (rill::cpu, f32): the recurrent and chunked forms of causal linear
+// attention, without decay and with a scalar decay g [B,H,T] whose gradient is wanted, forward
+// and forward+backward, at T = 256..16384 with B=1, H=4, Dk=64, Dv = 64 or 65 (65: a mixer's
+// normaliser column), chunk 64, on preallocated buffers (kernel time only: no autograd, no
+// output allocation).
 //
-// FLOPs are counted per form as the multiply-adds its kernels execute, 2 FLOPs each:
-//   recurrent  forward  4 T Dk Dv        (S += k v^T, out = S^T q: one FMA each per state element)
-//              backward 12 T Dk Dv       (three scans: S^T for dq, U for dv, U^T for dk)
-//   chunked    forward  per chunk of L rows 4 L Dk Dv + 2 L^2 (Dk + Dv) + Dk Dv
-//              (K^T V, Q S, the full L x L products Q K^T and A V, upper half included, and the
-//              prefix sum), backward 10 L Dk Dv + L^2 (6 Dk + 4 Dv) + 2 Dk Dv.
+// FLOPs are counted per form as the operations its kernels execute, 2 per FMA and 1 per multiply
+// (the decayed forms' exps, 1 + L/2 per chunk row or 1 per token, are not counted):
+//   recurrent forward   4 T Dk Dv; decayed 5 T Dk Dv (s = d s + k v, out += q s)
+//             backward  12 T Dk Dv; decayed 15 T Dk Dv + T (8 Dk + 2 Dv) (the epilogue's dots
+//                       and the diagonal pairs added back)
+//   chunked   forward   per chunk of L rows: 4 L Dk Dv + 2 L^2 (Dk + Dv) + Dk Dv (K^T V, Q S, the
+//                       full L x L products Q K^T and A V, upper half included, and the prefix);
+//                       decayed + L Dk + L Dv + L(L+1)/2 + Dk Dv (rescaled K rows and output
+//                       rows, the mask, the decayed prefix)
+//             backward  10 L Dk Dv + L^2 (6 Dk + 4 Dv) + 2 Dk Dv (with the recomputed K^T V);
+//                       decayed + 8 L Dk + L Dv + L(L+1) + 1.5 L^2 + 4 Dk Dv (rescaled rows of K,
+//                       Q, dQ, dK, dV, two masks, two decayed prefixes, and dg: 2 dots per row,
+//                       the straddling sums over the L x L block, a_c <D_c, S_c>).
 // "GFLOP/s" is that count over the fastest iteration's time ("best_ms"), "peak_frac" its share
-// of the measured GEMM peak (about 390 GFLOP/s on 2 threads, 210 on 1; ENVIRONMENT.md), and
-// "alg_GFLOP/s" one common count for both forms over the same time: the paper's Algorithm 1
-// (forward 4, backward 10 T Dk Dv), so that it compares the forms like an inverse time.
-// Run: bench_linear_attention_kernel (OMP_NUM_THREADS=1 for one core)
+// of a GEMM peak measured at start-up in the same process (a 1024^3 sgemm through rill::cpu::gemm
+// on every thread, best of 10; printed as gemm_peak_GFLOP/s), and "alg_GFLOP/s" one common count
+// for every form over the same time: the paper's Algorithm 1 (forward 4, backward 10 T Dk Dv), so
+// that it compares forms and decays like an inverse time.
+// Run: bench_linear_attention_kernel (OMP_NUM_THREADS=1 for one core); filter with e.g.
+// --benchmark_filter='^chunked/(decay/)?fwd\+bwd/T:4096'. Names: form[/decay]/pass/T:t/Dv:d.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -28,54 +39,75 @@ namespace {
 
 using rill::Tensor;
 
-constexpr int64_t kB = 1, kH = 4, kDk = 64, kDv = 64, kChunk = 64;
+constexpr int64_t kB = 1, kH = 4, kDk = 64, kChunk = 64;
 
-double peak_gflops() { return omp_get_max_threads() >= 2 ? 390.0 : 210.0; }
+double g_peak = 0;  // GFLOP/s of the reference sgemm, measured in main
+
+double measure_gemm_peak() {
+  const int64_t n = 1024;
+  Tensor a = Tensor::randn({n, n}, 1), b = Tensor::randn({n, n}, 2), c = Tensor::zeros({n, n});
+  auto once = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    rill::cpu::gemm(false, false, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
+                    c.data<float>(), n);
+    const std::chrono::duration<double> e = std::chrono::steady_clock::now() - start;
+    return e.count();
+  };
+  once();
+  double best = 1e30;
+  for (int i = 0; i < 10; ++i) best = std::min(best, once());
+  return 2.0 * n * n * n / best * 1e-9;
+}
 
 enum class Form { recurrent, chunked };
-enum class Pass { forward, backward, both };
+enum class Pass { forward, both };
 
-double executed_flops(Form form, Pass pass, int64_t t) {
-  const double n = kB * kH, dk = kDk, dv = kDv;
+double executed_flops(Form form, Pass pass, bool decay, int64_t t, int64_t dv_) {
+  const double n = kB * kH, dk = kDk, dv = dv_;
   double fwd = 0, bwd = 0;
   if (form == Form::recurrent) {
-    fwd = 4 * n * t * dk * dv;
-    bwd = 12 * n * t * dk * dv;
+    fwd = (decay ? 5 : 4) * n * t * dk * dv;
+    bwd = decay ? n * t * (15 * dk * dv + 8 * dk + 2 * dv) : 12 * n * t * dk * dv;
   } else {
     for (int64_t t0 = 0; t0 < t; t0 += kChunk) {
       const double l = std::min(kChunk, t - t0);
-      fwd += n * (4 * l * dk * dv + 2 * l * l * (dk + dv) + dk * dv);
+      const double f = 4 * l * dk * dv + 2 * l * l * (dk + dv) + dk * dv;
+      const double fd = l * dk + l * dv + l * (l + 1) / 2 + dk * dv;
+      fwd += n * (f + (decay ? fd : 0));
       bwd += n * (10 * l * dk * dv + l * l * (6 * dk + 4 * dv) + 2 * dk * dv);
+      if (decay) bwd += n * (8 * l * dk + l * dv + l * (l + 1) + 1.5 * l * l + 4 * dk * dv);
     }
   }
-  return (pass == Pass::backward ? 0 : fwd) + (pass == Pass::forward ? 0 : bwd);
+  return fwd + (pass == Pass::forward ? 0 : bwd);
 }
 
-double algorithm_flops(Pass pass, int64_t t) {
-  const double base = double(kB * kH) * t * kDk * kDv;
-  return (pass == Pass::backward ? 0 : 4 * base) + (pass == Pass::forward ? 0 : 10 * base);
+double algorithm_flops(Pass pass, int64_t t, int64_t dv) {
+  const double base = double(kB * kH) * t * kDk * dv;
+  return 4 * base + (pass == Pass::forward ? 0 : 10 * base);
 }
 
-void bm_linear_attention(benchmark::State& state, Form form, Pass pass) {
-  const int64_t t = state.range(0), n = kB * kH;
-  Tensor q = Tensor::randn({n, t, kDk}, 1), k = Tensor::randn({n, t, kDk}, 2);
-  Tensor v = Tensor::randn({n, t, kDv}, 3), s0 = Tensor::randn({n, kDk, kDv}, 4);
-  Tensor g = Tensor::randn({n, t, kDv}, 5), dsf = Tensor::randn({n, kDk, kDv}, 6);
-  Tensor out = Tensor::zeros({n, t, kDv}), sf = Tensor::zeros({n, kDk, kDv});
-  Tensor dq = Tensor::zeros({n, t, kDk}), dk = Tensor::zeros({n, t, kDk});
-  Tensor dv = Tensor::zeros({n, t, kDv}), ds0 = Tensor::zeros({n, kDk, kDv});
+void bm_linear_attention(benchmark::State& state, Form form, Pass pass, bool decay) {
+  const int64_t t = state.range(0), dv = state.range(1), n = kB * kH;
+  rill::GatedStateArgs a;
+  a.q = Tensor::randn({n, t, kDk}, 1), a.k = Tensor::randn({n, t, kDk}, 2);
+  a.v = Tensor::randn({n, t, dv}, 3), a.s0 = Tensor::randn({n, kDk, dv}, 4);
+  // A data-dependent gate, log sigmoid-like: most steps keep 0.6-0.99 of the state.
+  if (decay) a.g = Tensor::uniform({n, t}, -0.5, -0.01, 7);
+  Tensor dout = Tensor::randn({n, t, dv}, 5), dsf = Tensor::randn({n, kDk, dv}, 6);
+  Tensor out = Tensor::zeros({n, t, dv}), sf = Tensor::zeros({n, kDk, dv});
+  rill::GatedStateGrads gr{Tensor::zeros({n, t, kDk}), Tensor::zeros({n, t, kDk}),
+                           Tensor::zeros({n, t, dv}), Tensor::zeros({n, kDk, dv}),
+                           decay ? Tensor::zeros({n, t}) : Tensor()};
   auto run = [&] {
-    if (pass != Pass::backward) {
+    if (form == Form::recurrent)
+      rill::cpu::linear_attention_recurrent_forward(a, out, sf);
+    else
+      rill::cpu::linear_attention_chunked_forward(a, kChunk, out, sf);
+    if (pass == Pass::both) {
       if (form == Form::recurrent)
-        rill::cpu::linear_attention_recurrent_forward(q, k, v, s0, out, sf);
+        rill::cpu::linear_attention_recurrent_backward(a, dout, dsf, gr);
       else
-        rill::cpu::linear_attention_chunked_forward(q, k, v, s0, kChunk, out, sf);
-    }
-    if (pass != Pass::forward) {
-      if (form == Form::recurrent)
-        rill::cpu::linear_attention_recurrent_backward(q, k, v, s0, g, dsf, dq, dk, dv, ds0);
-      else
-        rill::cpu::linear_attention_chunked_backward(q, k, v, s0, g, dsf, kChunk, dq, dk, dv, ds0);
+        rill::cpu::linear_attention_chunked_backward(a, dout, dsf, kChunk, gr);
     }
     benchmark::ClobberMemory();
   };
@@ -89,18 +121,19 @@ void bm_linear_attention(benchmark::State& state, Form form, Pass pass) {
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     best = std::min(best, elapsed.count());
   }
-  const double gflops = executed_flops(form, pass, t) / best * 1e-9;
+  const double gflops = executed_flops(form, pass, decay, t, dv) / best * 1e-9;
   state.counters["best_ms"] = best * 1e3;
   state.counters["GFLOP/s"] = gflops;
-  state.counters["peak_frac"] = gflops / peak_gflops();
-  state.counters["alg_GFLOP/s"] = algorithm_flops(pass, t) / best * 1e-9;
+  state.counters["peak_frac"] = gflops / g_peak;
+  state.counters["alg_GFLOP/s"] = algorithm_flops(pass, t, dv) / best * 1e-9;
 }
 
 void register_all() {
   benchmark::AddCustomContext("threads", std::to_string(omp_get_max_threads()));
   benchmark::AddCustomContext("gemm", rill::cpu::gemm_provider_name(rill::cpu::gemm_provider()));
+  benchmark::AddCustomContext("gemm_peak_GFLOP/s", std::to_string(g_peak));
   benchmark::AddCustomContext("avx512", __builtin_cpu_supports("avx512f") ? "yes" : "no");
-  benchmark::AddCustomContext("shape", "B=1 H=4 Dk=Dv=64 chunk=64 f32");
+  benchmark::AddCustomContext("shape", "B=1 H=4 Dk=64 Dv=64|65 chunk=64 f32");
   const struct {
     const char* name;
     Form form;
@@ -108,20 +141,23 @@ void register_all() {
   const struct {
     const char* name;
     Pass pass;
-  } passes[] = {{"fwd", Pass::forward}, {"bwd", Pass::backward}, {"fwd+bwd", Pass::both}};
-  for (const auto& p : passes)
-    for (const auto& f : forms)
-      benchmark::RegisterBenchmark((std::string(f.name) + "/" + p.name).c_str(),
-                                   bm_linear_attention, f.form, p.pass)
-          ->RangeMultiplier(4)
-          ->Range(256, 16384)
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
+  } passes[] = {{"fwd", Pass::forward}, {"fwd+bwd", Pass::both}};
+  for (bool decay : {false, true})
+    for (const auto& p : passes)
+      for (const auto& f : forms) {
+        const std::string name = std::string(f.name) + (decay ? "/decay" : "") + "/" + p.name;
+        benchmark::RegisterBenchmark(name.c_str(), bm_linear_attention, f.form, p.pass, decay)
+            ->ArgsProduct({{256, 1024, 4096, 16384}, {64, 65}})
+            ->ArgNames({"T", "Dv"})
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_peak = measure_gemm_peak();
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

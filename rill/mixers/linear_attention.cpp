@@ -7,7 +7,6 @@
 #include "rill/mixers/registry.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
-#include "rill/ops/linear_attention_step.h"
 #include "rill/ops/norm.h"
 
 namespace rill {

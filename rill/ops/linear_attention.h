@@ -1,5 +1,8 @@
-// Linear attention numerators (Katharopoulos et al. 2020): the causal form with a carried state,
-// as one differentiable op with a recurrent and a chunked kernel, and the non-causal form.
+// Linear attention (Katharopoulos et al. 2020) as the gated-state op of DESIGN.md,
+//   S_t = gamma_t S_{t-1} + k_t v_t^T,   out_t = S_t^T q_t,   gamma_t = exp(g_t) (1 without decay),
+// in its three forms (recurrent, chunked, and the one-token step), plus the non-causal form.
+// With a per-head constant g this is RetNet's retention; with g computed from the input, a
+// data-dependent scalar gate (Mamba-2 / simple GLA style).
 //
 // Shapes: B batch, H heads, T tokens, Dk key/query feature size (after the feature map),
 // Dv value size (any size: a mixer appends a column of ones to v to get the normaliser).
@@ -15,17 +18,43 @@ namespace rill {
 // backend ignores the choice (it is the oracle for both).
 //  recurrent: a fused per-token scan; backward by the paper's Algorithm 1, O(T) memory.
 //  chunked:   per chunk of `chunk` tokens, out = Q S_start + tril(Q K^T) V and
-//             S_next = S_start + K^T V, as small GEMMs; backward keeps T/chunk states.
+//             S_next = S_start + K^T V (decayed: see the kernels), as small GEMMs; backward keeps
+//             T/chunk states.
 enum class LinearAttentionForm { recurrent, chunked };
 
-// Causal numerator with an initial state: S_i = S0 + sum_{j<=i} k_j v_j^T, out_i = S_i^T q_i.
+// The decays of the state, in log space. Today one kind: a scalar per step and head.
+struct LinearAttentionDecay {
+  // g: log gamma, any tensor that broadcasts to [B,H,T] (the step form: to [B,H]), every value
+  // <= 0 (NaN passes through). [B,H,T] is a data-dependent gate; [1,H,1] a fixed per-head decay,
+  // e.g. RetNet's log(1 - 2^(-5-h)). Undefined = no decay. Differentiable (the gradient is
+  // summed over the broadcast dims).
+  Tensor log_decay;
+  // Planned, not implemented: key-side and value-side vector decays, S_t = (a_t b_t^T) ⊙ S_{t-1}
+  // + k_t v_t^T with log a_t [B,H,T,Dk] and log b_t [B,H,T,Dv].
+};
+
+// Causal numerator with an initial state and a decay: out_i = S_i^T q_i with
+// S_i = gamma_i S_{i-1} + k_i v_i^T, S_{-1} = s0.
 // q, k [B,H,T,Dk] (already feature-mapped), v [B,H,T,Dv], s0 [B,H,Dk,Dv] (undefined = zeros).
-// Returns {out [B,H,T,Dv], s_final [B,H,Dk,Dv]}. Differentiable w.r.t. q, k, v and s0, with
-// gradients arriving at out AND s_final. chunk (> 0) is the chunked form's chunk length; T need
-// not be a multiple of it.
+// Returns {out [B,H,T,Dv], s_final [B,H,Dk,Dv]}. Differentiable w.r.t. q, k, v, s0 and the
+// log-decay, with gradients arriving at out AND s_final. chunk (> 0) is the chunked form's chunk
+// length; T need not be a multiple of it.
+std::pair<Tensor, Tensor> causal_linear_attention(
+    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s0,
+    const LinearAttentionDecay& decay, LinearAttentionForm form = LinearAttentionForm::chunked,
+    int64_t chunk = 64);
+// The same without decay (gamma_t = 1): plain causal linear attention.
 std::pair<Tensor, Tensor> causal_linear_attention(
     const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s0,
     LinearAttentionForm form = LinearAttentionForm::chunked, int64_t chunk = 64);
+
+// The step form: one token, the state updated in place, no tape. The op's inputs with the T
+// dim removed: q, k [B,H,Dk], v [B,H,Dv], decay.log_decay broadcasting to [B,H]; s [B,H,Dk,Dv]
+// contiguous: s <- gamma s + k v^T, then returns out [B,H,Dv] = s^T q. Refuses to run while
+// recording a tape (it mutates s).
+Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
+                             const LinearAttentionDecay& decay);
+Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s);
 
 // Non-causal: out = q (k^T v) per (b, h), composed from matmul; differentiable through autograd.
 // q [B,H,Tq,Dk], k [B,H,T,Dk], v [B,H,T,Dv] -> [B,H,Tq,Dv].

@@ -192,8 +192,9 @@ void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
 }
 
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
-               const std::vector<Tensor>& inputs, const std::string& what, double tol) {
-  BackendGuard g(Backend::ref);
+               const std::vector<Tensor>& inputs, const std::string& what, double tol,
+               Backend backend) {
+  BackendGuard g(backend);
   std::vector<Tensor> copies;
   for (const Tensor& t : inputs) copies.push_back(t.clone());  // contiguous, and ours to perturb
   std::vector<Tensor> leaves = fresh_leaves(copies);

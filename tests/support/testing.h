@@ -56,12 +56,12 @@ void expect_backends_agree_with_grad(const std::function<Tensor(const std::vecto
 void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
                              const std::string& what);
 
-// Central-difference gradient check in f64 under the ref backend: compares the analytic gradient
-// of loss = sum(fn(inputs) * R) (R random, fixed) with finite differences for every element of
-// every floating input. Inputs must be f64.
+// Central-difference gradient check in f64 under the ref backend (or `backend`, to check a fast
+// kernel's backward): compares the analytic gradient of loss = sum(fn(inputs) * R) (R random,
+// fixed) with finite differences for every element of every floating input. Inputs must be f64.
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                const std::vector<Tensor>& inputs, const std::string& what,
-               double tol = kGradcheckTol);
+               double tol = kGradcheckTol, Backend backend = Backend::ref);
 
 // Central differences in f64 under `backend` for leaves that fn reads (inputs made leaves by the
 // caller, a module's parameters, an initial state): compares the analytic gradient of
