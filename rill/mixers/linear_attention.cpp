@@ -2,9 +2,12 @@
 // around the causal linear-attention op, and its registration.
 #include "rill/mixers/linear_attention.h"
 
+#include <cmath>
+
 #include "rill/core/profiler.h"
 #include "rill/io/json_fields.h"
 #include "rill/mixers/registry.h"
+#include "rill/nn/init.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
 #include "rill/ops/norm.h"
@@ -16,6 +19,28 @@ FeatureMap parse_feature_map(const std::string& name) {
   if (name == "relu") return FeatureMap::relu;
   fail("[linear_attention] unknown feature map \"{}\" (elu1, relu)", name);
 }
+
+DecayKind parse_decay_kind(const std::string& name) {
+  if (name == "none") return DecayKind::none;
+  if (name == "retnet") return DecayKind::retnet;
+  if (name == "learned") return DecayKind::learned;
+  if (name == "input") return DecayKind::input;
+  fail("[linear_attention] unknown decay \"{}\" (none, retnet, learned, input)", name);
+}
+
+namespace {
+
+// RetNet's per-head decays: head h keeps 1 - 2^(-5-h) of its state each token.
+std::vector<double> retnet_log_decays(int64_t heads) {
+  std::vector<double> g(static_cast<size_t>(heads));
+  for (int64_t h = 0; h < heads; ++h) g[h] = std::log1p(-std::exp2(-5.0 - double(h)));
+  return g;
+}
+
+// theta with -softplus(theta) = g (g < 0): theta = log(exp(-g) - 1).
+double inverse_neg_softplus(double g) { return std::log(std::expm1(-g)); }
+
+}  // namespace
 
 LinearAttentionMixer::LinearAttentionMixer(const LinearAttentionConfig& c)
     : Mixer(c.d_model), config(c) {
@@ -30,6 +55,44 @@ LinearAttentionMixer::LinearAttentionMixer(const LinearAttentionConfig& c)
   if (!c.normalize)
     out_gain_ = register_parameter("out_norm.weight", Tensor::ones({head_dim_}, c.dtype),
                                    nn::ParamKind::norm);
+  const std::vector<double> g = retnet_log_decays(c.heads);
+  std::vector<double> theta(g.size());
+  for (size_t h = 0; h < g.size(); ++h) theta[h] = inverse_neg_softplus(g[h]);
+  switch (c.decay) {
+    case DecayKind::none:
+      break;
+    case DecayKind::retnet:
+      decay_ = register_buffer("log_decay", Tensor::from_vector(g, {1, c.heads, 1}).to(c.dtype));
+      break;
+    case DecayKind::learned:
+      decay_ = register_parameter("decay", Tensor::from_vector(theta, {1, c.heads, 1}).to(c.dtype),
+                                  nn::ParamKind::bias);
+      break;
+    case DecayKind::input: {
+      nn::LinearOptions o;
+      o.dtype = c.dtype;
+      o.init = nn::LinearInit::normal;
+      o.std = 0.02;  // small: every gate starts near its head's RetNet decay
+      gate_ = register_module("gate", std::make_shared<nn::Linear>(
+                                          c.d_model, c.heads, nn::derive_seed(c.seed, 7), o));
+      gate_->bias.copy_(Tensor::from_vector(theta, {c.heads}));
+      break;
+    }
+  }
+}
+
+Tensor LinearAttentionMixer::log_decay(const Tensor& x) const {
+  switch (config.decay) {
+    case DecayKind::none:
+      return Tensor();
+    case DecayKind::retnet:
+      return decay_;
+    case DecayKind::learned:
+      return neg(softplus(decay_));
+    case DecayKind::input:
+      return neg(softplus(gate_->forward(x))).transpose(1, 2);  // [B,T,H] -> [B,H,T]
+  }
+  return Tensor();
 }
 
 State LinearAttentionMixer::init_state(int64_t batch) const {
@@ -71,7 +134,8 @@ Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
   Tensor num, s_final;
   {
     ProfileScope scope("linear attention op (forward)");
-    std::tie(num, s_final) = causal_linear_attention(q, k, v, s0, config.form, config.chunk);
+    std::tie(num, s_final) = causal_linear_attention(q, k, v, s0, {log_decay(x)}, config.form,
+                                                     config.chunk);
   }
   if (state) state->set("S", s_final);
   return proj_->out(readout(num));
@@ -95,7 +159,9 @@ Tensor LinearAttentionMixer::step_impl(const Tensor& x_t, State& state) {
   RILL_CHECK(s.shape() == Shape({x_t.size(0), config.heads, head_dim_, state_cols_}),
              "[linear_attention] state S is {} but this batch needs {}", shape_str(s.shape()),
              shape_str({x_t.size(0), config.heads, head_dim_, state_cols_}));
-  Tensor out = linear_attention_step(q, k, v, s);  // updates S in place
+  Tensor g = log_decay(x);  // [1,H,1] or [B,H,1]: the step form takes [.., H]
+  if (g.defined()) g = g.squeeze(2);
+  Tensor out = linear_attention_step(q, k, v, s, {g});  // updates S in place
   return proj_->out(readout(out).unsqueeze(2)).squeeze(1);
 }
 
@@ -121,7 +187,12 @@ std::shared_ptr<Mixer> build(const nlohmann::json& config, int64_t d_model, uint
   f.get("chunk", c.chunk);
   f.check("chunk", c.chunk, c.chunk > 0 && c.chunk <= 65536, "between 1 and 65536");
   f.get("causal", c.causal);
+  std::string decay = "none";
+  f.get("decay", decay);
   f.finish();
+  c.decay = parse_decay_kind(decay);
+  RILL_CHECK(c.causal || c.decay == DecayKind::none,
+             "[config] mixer \"linear_attention\": a decay needs the causal form");
   c.feature_map = parse_feature_map(feature);
   RILL_CHECK(form == "chunked" || form == "recurrent",
              "[config] mixer \"linear_attention\": form \"{}\" is not chunked or recurrent",
@@ -141,6 +212,9 @@ const MixerRegistration kRegistered({
         {{"type", "linear_attention"}, {"normalize", false}, {"chunk", 32}},
         {{"type", "linear_attention"}, {"local", "shift"}},
         {{"type", "linear_attention"}, {"form", "recurrent"}, {"local", "conv4"}},
+        {{"type", "linear_attention"}, {"decay", "retnet"}, {"chunk", 16}},
+        {{"type", "linear_attention"}, {"decay", "learned"}, {"form", "recurrent"}},
+        {{"type", "linear_attention"}, {"decay", "input"}, {"local", "conv4"}},
     },
 });
 
