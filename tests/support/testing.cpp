@@ -192,6 +192,12 @@ void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
 }
 
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+               const std::vector<Tensor>& inputs, const std::string& what, double tol) {
+  for (Backend b : {Backend::ref, Backend::cpu})
+    gradcheck(fn, inputs, what + " (" + backend_name(b) + ")", tol, b);
+}
+
+void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                const std::vector<Tensor>& inputs, const std::string& what, double tol,
                Backend backend) {
   BackendGuard g(backend);

@@ -56,12 +56,17 @@ void expect_backends_agree_with_grad(const std::function<Tensor(const std::vecto
 void expect_thread_invariant(const std::function<std::vector<Tensor>()>& fn,
                              const std::string& what);
 
-// Central-difference gradient check in f64 under the ref backend (or `backend`, to check a fast
-// kernel's backward): compares the analytic gradient of loss = sum(fn(inputs) * R) (R random,
-// fixed) with finite differences for every element of every floating input. Inputs must be f64.
+// Central-difference gradient check in f64: compares the analytic gradient of
+// loss = sum(fn(inputs) * R) (R random, fixed) with finite differences for every element of
+// every floating input. Inputs must be f64. It runs under the ref oracle and then under the cpu
+// backend, so the backward of every fast kernel users run is checked too.
 void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                const std::vector<Tensor>& inputs, const std::string& what,
-               double tol = kGradcheckTol, Backend backend = Backend::ref);
+               double tol = kGradcheckTol);
+// The same under one backend only.
+void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+               const std::vector<Tensor>& inputs, const std::string& what, double tol,
+               Backend backend);
 
 // Central differences in f64 under `backend` for leaves that fn reads (inputs made leaves by the
 // caller, a module's parameters, an initial state): compares the analytic gradient of
