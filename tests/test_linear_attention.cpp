@@ -2,8 +2,9 @@
 // forms against each other, the ref oracle and a per-step recurrence written here with plain ops
 // (out, s_final and the gradients of q, k, v, s0 and the log-decay g under a loss through both
 // outputs), without decay, with a full [B,H,T] and a broadcast [1,H,1] decay, g = 0 and a strong
-// decay (g ~ -20, cumulative decays underflowing inside a chunk); the step form against the
-// recurrent form token by token; f64 gradient checks through every backend and form;
+// decay (g ~ -20, cumulative decays underflowing inside a chunk), and a constant decay whose
+// gradient is not asked for; the step form against the recurrent form token by token (ref and
+// cpu step kernels); f64 gradient checks through every backend and form;
 // segmentation invariance, causality, the O(T) memory of both forms, bitwise determinism across
 // thread counts, the non-causal form, and the errors.
 //
