@@ -1,3 +1,4 @@
+// The thread-local grad-mode switch.
 #include "rill/autograd/grad_mode.h"
 
 namespace rill {

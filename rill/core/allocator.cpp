@@ -1,3 +1,5 @@
+// The caching allocator: freed blocks are kept by size class and reused, never returned to the
+// system (a fresh page costs a fault), with live and peak byte counters.
 #include "rill/core/allocator.h"
 
 #include <algorithm>

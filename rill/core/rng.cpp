@@ -1,3 +1,4 @@
+// The counter-based generator (Philox): draws as a pure function of (seed, counter).
 #include "rill/core/rng.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// Shape helpers: element counts, contiguous strides, broadcasting, printing.
 #include "rill/core/shape.h"
 
 #include <algorithm>

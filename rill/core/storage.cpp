@@ -1,3 +1,4 @@
+// Storage: a block of bytes from the caching allocator, shared by the tensors that view it.
 #include "rill/core/storage.h"
 
 #include "rill/core/allocator.h"

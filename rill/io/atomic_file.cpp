@@ -1,3 +1,4 @@
+// Atomic file writes: a temporary file in the same folder, fsync, then rename over the target.
 #include "rill/io/atomic_file.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// safetensors files of rill tensors: the memory-mapped reader and the atomic writer.
 #include "rill/io/safetensors.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// The safetensors header: parsing with strict validation (offsets, sizes, dtypes, overlaps).
 #include "rill/io/safetensors_format.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Input checks shared by every mixer.
 #include "rill/mixers/mixer.h"
 
 namespace rill {

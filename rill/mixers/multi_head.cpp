@@ -1,3 +1,4 @@
+// The q, k, v and output projections of the attention mixers, and the head reshapes.
 #include "rill/mixers/multi_head.h"
 
 #include "rill/nn/init.h"

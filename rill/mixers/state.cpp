@@ -1,3 +1,4 @@
+// State: named tensors with clone, detach, nesting, byte counts, and safetensors save/load.
 #include "rill/mixers/state.h"
 
 #include "rill/io/safetensors.h"

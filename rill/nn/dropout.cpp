@@ -1,3 +1,4 @@
+// Dropout with a counter-based mask: the same (seed, offset) gives the same mask anywhere.
 #include "rill/nn/dropout.h"
 
 #include "rill/ops/dropout.h"

@@ -1,3 +1,4 @@
+// The embedding table and its lookup.
 #include "rill/nn/embedding.h"
 
 #include "rill/nn/init.h"

@@ -1,3 +1,4 @@
+// Seeded initialisers drawing from the counter-based generator.
 #include "rill/nn/init.h"
 
 #include <cmath>

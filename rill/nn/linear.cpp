@@ -1,3 +1,4 @@
+// Linear layers: y = x W^T + b with PyTorch-like initialisation.
 #include "rill/nn/linear.h"
 
 #include <cmath>

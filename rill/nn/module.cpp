@@ -1,3 +1,4 @@
+// Module trees: dotted parameter names, state dicts, train/eval mode.
 #include "rill/nn/module.h"
 
 #include <map>

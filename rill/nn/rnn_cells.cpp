@@ -1,3 +1,4 @@
+// GRU and LSTM cells, composed from ops.
 #include "rill/nn/rnn_cells.h"
 
 #include <cmath>

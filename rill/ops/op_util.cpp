@@ -1,3 +1,4 @@
+// Helpers every op uses: NaN-filled outputs under test, broadcasting views, input checks.
 #include "rill/ops/op_util.h"
 
 #include <limits>

@@ -1,3 +1,4 @@
+// Reduction ops (sum, mean, max, logsumexp, sum_to): validate, dispatch, record the backward.
 #include "rill/ops/reduce.h"
 
 #include <algorithm>

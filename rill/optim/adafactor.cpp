@@ -1,3 +1,4 @@
+// Adafactor: factored second moments for matrices, the full moment for vectors.
 #include "rill/optim/adafactor.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// AdamW with decoupled weight decay and bias correction, one fused loop per parameter.
 #include "rill/optim/adamw.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// Clipping by the global gradient norm, accumulated in double in a fixed order.
 #include "rill/optim/clip.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The optimiser base: parameter groups, the step loop, and state save/load.
 #include "rill/optim/optimizer.h"
 
 #include <map>

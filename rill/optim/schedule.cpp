@@ -1,3 +1,4 @@
+// Learning-rate schedules: constant, cosine and inverse square root, each with a warm-up.
 #include "rill/optim/schedule.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SGD with momentum and weight decay.
 #include "rill/optim/sgd.h"
 
 namespace rill::optim {

@@ -1,3 +1,4 @@
+// The JSONL metrics log and the SVG plot of the training and validation curves.
 #include "rill/train/metrics.h"
 
 #include <algorithm>

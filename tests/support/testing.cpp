@@ -1,3 +1,5 @@
+// The shared test utilities (see testing.h): tolerance table, random inputs, comparisons,
+// backend agreement, thread invariance, gradient checks.
 #include "tests/support/testing.h"
 
 #include <omp.h>
