@@ -1,0 +1,114 @@
+// The AVX2+FMA build of the vec_math kernels (8 floats / 4 doubles per vector, SLEEF's
+// *_u10avx2 functions). AVX2+FMA is the build's baseline (x86-64-v3), so no target pragma is
+// needed; this path runs where the CPU has no AVX-512, or when RILL_ISA=avx2 forces it.
+#include <immintrin.h>
+#include <sleef.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "rill/backend/cpu/vec_math_isa.h"
+
+namespace rill::cpu::avx2 {
+namespace {
+
+struct F32 {
+  using T = float;
+  using V = __m256;
+  using M = __m256;  // a compare result: all-ones lanes where true
+  static constexpr int64_t W = 8;
+  static constexpr int kMantissaBits = 23;
+  // Partial loads and stores go through a small buffer: the tail is at most W - 1 elements.
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V load_partial(const T* p, int64_t r, T fill) {
+    alignas(32) T buf[W];
+    for (int64_t k = 0; k < W; ++k) buf[k] = k < r ? p[k] : fill;
+    return _mm256_load_ps(buf);
+  }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store_partial(T* p, V v, int64_t r) {
+    alignas(32) T buf[W];
+    _mm256_store_ps(buf, v);
+    for (int64_t k = 0; k < r; ++k) p[k] = buf[k];
+  }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V abs(V x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static V neg(V x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }
+  static M gt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static M ge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+  static V select(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }  // m ? a : b
+  static T reduce_add(V v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+  static V exp(V x) { return Sleef_expf8_u10avx2(x); }
+  static V expm1(V x) { return Sleef_expm1f8_u10avx2(x); }
+  static V log(V x) { return Sleef_logf8_u10avx2(x); }
+  static V log1p(V x) { return Sleef_log1pf8_u10avx2(x); }
+  static V tanh(V x) { return Sleef_tanhf8_u10avx2(x); }
+  static V erfc(V x) { return Sleef_erfcf8_u15avx2(x); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  using M = __m256d;
+  static constexpr int64_t W = 4;
+  static constexpr int kMantissaBits = 52;
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V load_partial(const T* p, int64_t r, T fill) {
+    alignas(32) T buf[W];
+    for (int64_t k = 0; k < W; ++k) buf[k] = k < r ? p[k] : fill;
+    return _mm256_load_pd(buf);
+  }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store_partial(T* p, V v, int64_t r) {
+    alignas(32) T buf[W];
+    _mm256_store_pd(buf, v);
+    for (int64_t k = 0; k < r; ++k) p[k] = buf[k];
+  }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
+  static V abs(V x) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), x); }
+  static V neg(V x) { return _mm256_xor_pd(x, _mm256_set1_pd(-0.0)); }
+  static M gt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
+  static M lt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+  static M ge(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_GE_OQ); }
+  static V select(M m, V a, V b) { return _mm256_blendv_pd(b, a, m); }
+  static T reduce_add(V v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
+  static V exp(V x) { return Sleef_expd4_u10avx2(x); }
+  static V expm1(V x) { return Sleef_expm1d4_u10avx2(x); }
+  static V log(V x) { return Sleef_logd4_u10avx2(x); }
+  static V log1p(V x) { return Sleef_log1pd4_u10avx2(x); }
+  static V tanh(V x) { return Sleef_tanhd4_u10avx2(x); }
+  static V erfc(V x) { return Sleef_erfcd4_u15avx2(x); }
+};
+
+#include "rill/backend/cpu/vec_math_kernels-inl.h"
+
+constexpr VecTable<float> kTableF32 = Kernels<F32>::table();
+constexpr VecTable<double> kTableF64 = Kernels<F64>::table();
+
+}  // namespace
+}  // namespace rill::cpu::avx2
+
+namespace rill::cpu::avx2 {
+const VecTable<float>& table_f32() { return kTableF32; }
+const VecTable<double>& table_f64() { return kTableF64; }
+}  // namespace rill::cpu::avx2
