@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "rill/backend/cpu/vec_math.h"
 
@@ -18,20 +17,12 @@ namespace {
 constexpr int64_t kParallelMin = 32768;
 
 template <class T>
-T row_max(const T* x, int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  return m;
-}
-
-template <class T>
 void softmax_forward_impl(const T* x, T* y, int64_t rows, int64_t n, bool log) {
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * n > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;
     T* yr = y + r * n;
-    const T m = row_max(xr, n);
+    const T m = vec_row_max<T>(xr, n);
     if (log) {
       const T ls = std::log(vec_row_sum_exp<T>(xr, m, n, nullptr));
 #pragma omp simd
@@ -71,7 +62,7 @@ void ce_forward_impl(const T* x, const I* t, int64_t rows, int64_t n, int64_t ig
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * n > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;
-    mx[r] = row_max(xr, n);
+    mx[r] = vec_row_max<T>(xr, n);
     ls[r] = std::log(vec_row_sum_exp<T>(xr, mx[r], n, nullptr));
     // (max - x[t]) + logsum, not logsumexp - x[t]: no rounding at the logits' magnitude.
     nll[r] = t[r] == ignore ? T(0) : (mx[r] - xr[t[r]]) + ls[r];

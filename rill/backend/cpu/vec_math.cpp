@@ -114,6 +114,11 @@ void vec_unary_backward(UnaryOp op, const UnaryParams& p, const T* x, const T* d
 }
 
 template <class T>
+T vec_row_max(const T* x, int64_t n) {
+  return table<T>().row_max(x, n);
+}
+
+template <class T>
 T vec_row_sum_exp(const T* x, T m, int64_t n, T* e) {
   return table<T>().row_sum_exp(x, m, n, e);
 }
@@ -132,6 +137,7 @@ void vec_log_softmax_backward(const T* y, const T* g, T s, T* dx, int64_t n) {
   template void vec_unary<T>(UnaryOp, const UnaryParams&, const T*, T*, int64_t);          \
   template void vec_unary_backward<T>(UnaryOp, const UnaryParams&, const T*, const T*, T*, \
                                       int64_t);                                            \
+  template T vec_row_max<T>(const T*, int64_t);                                            \
   template T vec_row_sum_exp<T>(const T*, T, int64_t, T*);                                 \
   template void vec_scaled_exp<T>(const T*, T, T, T, T*, int64_t);                         \
   template void vec_log_softmax_backward<T>(const T*, const T*, T, T*, int64_t);

@@ -55,6 +55,11 @@ void vec_unary_backward(UnaryOp op, const UnaryParams& p, const T* x, const T* d
                         int64_t n);
 
 // Softmax-family row pieces (contiguous rows; each is one fixed summation order per ISA).
+// max over x[0..n), NaN elements skipped (as std::max(m, x[i]) skips them); -inf for n == 0.
+// Scalar code cannot vectorise this reduction: GCC keeps std::max's NaN order and emits a serial
+// chain of vmaxss (4 cycles an element).
+template <class T>
+T vec_row_max(const T* x, int64_t n);
 // sum of exp(x[i] - m); when e is given also stores e[i] = exp(x[i] - m) (e may equal x).
 template <class T>
 T vec_row_sum_exp(const T* x, T m, int64_t n, T* e);

@@ -43,10 +43,17 @@ struct F32 {
   static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M ge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
   static V select(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }  // m ? a : b
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }                // b where either is NaN
   static T reduce_add(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+  static T reduce_max(V v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
   }
   static V exp(V x) { return Sleef_expf8_u10avx2(x); }
@@ -87,9 +94,15 @@ struct F64 {
   static M lt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static M ge(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_GE_OQ); }
   static V select(M m, V a, V b) { return _mm256_blendv_pd(b, a, m); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
   static T reduce_add(V v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
+  static T reduce_max(V v) {
+    __m128d s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
   }
   static V exp(V x) { return Sleef_expd4_u10avx2(x); }

@@ -56,7 +56,9 @@ struct F32 {
   static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }  // m ? a : b
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }                    // b where either is NaN
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+  static T reduce_max(V v) { return _mm512_reduce_max_ps(v); }
   static V exp(V x) { return Sleef_expf16_u10avx512f(x); }
   static V expm1(V x) { return Sleef_expm1f16_u10avx512f(x); }
   static V log(V x) { return Sleef_logf16_u10avx512f(x); }
@@ -90,7 +92,9 @@ struct F64 {
   static M lt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static M ge(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_pd(m, b, a); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
+  static T reduce_max(V v) { return _mm512_reduce_max_pd(v); }
   static V exp(V x) { return Sleef_expd8_u10avx512f(x); }
   static V expm1(V x) { return Sleef_expm1d8_u10avx512f(x); }
   static V log(V x) { return Sleef_logd8_u10avx512f(x); }

@@ -13,6 +13,7 @@ template <class T>
 struct VecTable {
   void (*unary)(UnaryOp, const UnaryParams&, const T*, T*, int64_t);
   void (*unary_backward)(UnaryOp, const UnaryParams&, const T*, const T*, T*, int64_t);
+  T (*row_max)(const T*, int64_t);
   T (*row_sum_exp)(const T*, T, int64_t, T*);
   void (*scaled_exp)(const T*, T, T, T, T*, int64_t);
   void (*log_softmax_backward)(const T*, const T*, T, T*, int64_t);

@@ -177,6 +177,21 @@ struct Kernels {
     }
   }
 
+  // max over the row, NaN elements skipped as std::max(m, x) skips them (S::max(x, m) returns m
+  // when x is NaN): a NaN then poisons the row through exp(NaN - m), as in ref. -inf when n == 0.
+  static T row_max(const T* x, int64_t n) {
+    const V lowest = S::set1(-__builtin_inf());
+    V acc0 = lowest, acc1 = lowest;
+    int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      acc0 = S::max(S::load(x + i), acc0);
+      acc1 = S::max(S::load(x + i + W), acc1);
+    }
+    for (; i + W <= n; i += W) acc0 = S::max(S::load(x + i), acc0);
+    if (i < n) acc1 = S::max(S::load_partial(x + i, n - i, -__builtin_inf()), acc1);
+    return S::reduce_max(S::max(acc0, acc1));
+  }
+
   // Pad lanes of the tail are -inf, so they add exp(-inf - m) = 0 (or NaN only where m is -inf
   // or NaN, and then every real lane is NaN already).
   static T row_sum_exp(const T* x, T m, int64_t n, T* e) {
@@ -224,6 +239,6 @@ struct Kernels {
   }
 
   static constexpr VecTable<T> table() {
-    return {&unary, &unary_backward, &row_sum_exp, &scaled_exp, &log_softmax_backward};
+    return {&unary, &unary_backward, &row_max, &row_sum_exp, &scaled_exp, &log_softmax_backward};
   }
 };
