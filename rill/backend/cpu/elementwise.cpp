@@ -1,6 +1,7 @@
 // Each kernel switches on the op once, outside the loop, so the inner loop is a plain
 // contiguous (or constant-stride) loop the compiler can vectorise. Ops that call exp / log /
-// tanh / erf per element go to vec_math's SLEEF kernels instead: libm calls do not vectorise.
+// tanh / erf per element go to vec_math's kernels (glibc libmvec) instead: libm calls do not
+// vectorise.
 #include "rill/backend/cpu/elementwise.h"
 
 #include <algorithm>

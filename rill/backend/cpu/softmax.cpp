@@ -1,5 +1,5 @@
 // Fast softmax-family kernels. OpenMP spreads rows over threads; within a row every pass is a
-// contiguous vector loop (exp from vec_math's SLEEF kernels, the rest `omp simd`), and a row is
+// contiguous vector loop (max and exp from vec_math, the rest `omp simd`), and a row is
 // always reduced whole by one thread, so the result is bitwise the same for any thread count.
 #include "rill/backend/cpu/softmax.h"
 

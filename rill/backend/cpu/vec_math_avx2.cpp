@@ -1,13 +1,29 @@
-// The AVX2+FMA build of the vec_math kernels (8 floats / 4 doubles per vector, SLEEF's
-// *_u10avx2 functions). AVX2+FMA is the build's baseline (x86-64-v3), so no target pragma is
-// needed; this path runs where the CPU has no AVX-512, or when RILL_ISA=avx2 forces it.
+// The AVX2+FMA build of the vec_math kernels: 8 floats / 4 doubles per vector, math from glibc's
+// libmvec (_ZGVdN8v_* / _ZGVdN4v_*, the x86-64 vector function ABI's AVX2 variants). AVX2+FMA
+// is the build's baseline (x86-64-v3), so no target pragma is needed; this path runs where the
+// CPU has no AVX-512, or when RILL_ISA=avx2 forces it.
 #include <immintrin.h>
-#include <sleef.h>
 
 #include <cmath>
 #include <cstdint>
 
 #include "rill/backend/cpu/vec_math_isa.h"
+
+// libmvec's entry points (glibc >= 2.35; no header declares them for direct calls).
+extern "C" {
+__m256 _ZGVdN8v_expf(__m256);
+__m256 _ZGVdN8v_expm1f(__m256);
+__m256 _ZGVdN8v_logf(__m256);
+__m256 _ZGVdN8v_log1pf(__m256);
+__m256 _ZGVdN8v_tanhf(__m256);
+__m256 _ZGVdN8v_erfcf(__m256);
+__m256d _ZGVdN4v_exp(__m256d);
+__m256d _ZGVdN4v_expm1(__m256d);
+__m256d _ZGVdN4v_log(__m256d);
+__m256d _ZGVdN4v_log1p(__m256d);
+__m256d _ZGVdN4v_tanh(__m256d);
+__m256d _ZGVdN4v_erfc(__m256d);
+}
 
 namespace rill::cpu::avx2 {
 namespace {
@@ -18,6 +34,7 @@ struct F32 {
   using M = __m256;  // a compare result: all-ones lanes where true
   static constexpr int64_t W = 8;
   static constexpr int kMantissaBits = 23;
+  static constexpr double kExpZeroBelow = -104, kExpm1MinusOneBelow = -18;
   // Partial loads and stores go through a small buffer: the tail is at most W - 1 elements.
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static V load_partial(const T* p, int64_t r, T fill) {
@@ -56,12 +73,12 @@ struct F32 {
     s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
   }
-  static V exp(V x) { return Sleef_expf8_u10avx2(x); }
-  static V expm1(V x) { return Sleef_expm1f8_u10avx2(x); }
-  static V log(V x) { return Sleef_logf8_u10avx2(x); }
-  static V log1p(V x) { return Sleef_log1pf8_u10avx2(x); }
-  static V tanh(V x) { return Sleef_tanhf8_u10avx2(x); }
-  static V erfc(V x) { return Sleef_erfcf8_u15avx2(x); }
+  static V exp(V x) { return _ZGVdN8v_expf(x); }
+  static V expm1(V x) { return _ZGVdN8v_expm1f(x); }
+  static V log(V x) { return _ZGVdN8v_logf(x); }
+  static V log1p(V x) { return _ZGVdN8v_log1pf(x); }
+  static V tanh(V x) { return _ZGVdN8v_tanhf(x); }
+  static V erfc(V x) { return _ZGVdN8v_erfcf(x); }
 };
 
 struct F64 {
@@ -70,6 +87,7 @@ struct F64 {
   using M = __m256d;
   static constexpr int64_t W = 4;
   static constexpr int kMantissaBits = 52;
+  static constexpr double kExpZeroBelow = -746, kExpm1MinusOneBelow = -38;
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static V load_partial(const T* p, int64_t r, T fill) {
     alignas(32) T buf[W];
@@ -105,12 +123,12 @@ struct F64 {
     s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
   }
-  static V exp(V x) { return Sleef_expd4_u10avx2(x); }
-  static V expm1(V x) { return Sleef_expm1d4_u10avx2(x); }
-  static V log(V x) { return Sleef_logd4_u10avx2(x); }
-  static V log1p(V x) { return Sleef_log1pd4_u10avx2(x); }
-  static V tanh(V x) { return Sleef_tanhd4_u10avx2(x); }
-  static V erfc(V x) { return Sleef_erfcd4_u15avx2(x); }
+  static V exp(V x) { return _ZGVdN4v_exp(x); }
+  static V expm1(V x) { return _ZGVdN4v_expm1(x); }
+  static V log(V x) { return _ZGVdN4v_log(x); }
+  static V log1p(V x) { return _ZGVdN4v_log1p(x); }
+  static V tanh(V x) { return _ZGVdN4v_tanh(x); }
+  static V erfc(V x) { return _ZGVdN4v_erfc(x); }
 };
 
 #include "rill/backend/cpu/vec_math_kernels-inl.h"

@@ -1,20 +1,14 @@
-// The AVX-512 build of the vec_math kernels (16 floats / 8 doubles per vector, SLEEF's
-// *_u10avx512f functions). Only this region is compiled for AVX-512, under a pushed
-// `#pragma GCC target`; everything in it has internal linkage, so no AVX-512 code can stand in
-// for a baseline function elsewhere. It runs only where vec_math.cpp found AVX-512 at run time.
+// The AVX-512 build of the vec_math kernels: 16 floats / 8 doubles per vector, math from glibc's
+// libmvec (_ZGVeN16v_* / _ZGVeN8v_*, the x86-64 vector function ABI's AVX-512 variants). Only
+// this region is compiled for AVX-512, under a pushed `#pragma GCC target`; everything in it has
+// internal linkage, so no AVX-512 code can stand in for a baseline function elsewhere. It runs
+// only where vec_math.cpp found AVX-512 at run time.
 #include <immintrin.h>
 
 #include <cmath>
 #include <cstdint>
 
 #include "rill/backend/cpu/vec_math_isa.h"
-
-// sleef.h declares its AVX-512 entry points only under __AVX512F__, which the baseline build does
-// not define (and the target pragma below cannot: g++ lexes the whole file before it runs). The
-// declarations need nothing but the __m512 types, which immintrin.h always defines.
-#define __AVX512F__ 1
-#include <sleef.h>
-#undef __AVX512F__
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl")
@@ -28,6 +22,22 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+// libmvec's entry points (glibc >= 2.35; no header declares them for direct calls).
+extern "C" {
+__m512 _ZGVeN16v_expf(__m512);
+__m512 _ZGVeN16v_expm1f(__m512);
+__m512 _ZGVeN16v_logf(__m512);
+__m512 _ZGVeN16v_log1pf(__m512);
+__m512 _ZGVeN16v_tanhf(__m512);
+__m512 _ZGVeN16v_erfcf(__m512);
+__m512d _ZGVeN8v_exp(__m512d);
+__m512d _ZGVeN8v_expm1(__m512d);
+__m512d _ZGVeN8v_log(__m512d);
+__m512d _ZGVeN8v_log1p(__m512d);
+__m512d _ZGVeN8v_tanh(__m512d);
+__m512d _ZGVeN8v_erfc(__m512d);
+}
+
 namespace rill::cpu::avx512 {
 namespace {
 
@@ -37,6 +47,7 @@ struct F32 {
   using M = __mmask16;
   static constexpr int64_t W = 16;
   static constexpr int kMantissaBits = 23;
+  static constexpr double kExpZeroBelow = -104, kExpm1MinusOneBelow = -18;
   static M first(int64_t r) { return static_cast<M>((1u << r) - 1); }
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static V load_partial(const T* p, int64_t r, T fill) {
@@ -59,12 +70,12 @@ struct F32 {
   static V max(V a, V b) { return _mm512_max_ps(a, b); }                    // b where either is NaN
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
   static T reduce_max(V v) { return _mm512_reduce_max_ps(v); }
-  static V exp(V x) { return Sleef_expf16_u10avx512f(x); }
-  static V expm1(V x) { return Sleef_expm1f16_u10avx512f(x); }
-  static V log(V x) { return Sleef_logf16_u10avx512f(x); }
-  static V log1p(V x) { return Sleef_log1pf16_u10avx512f(x); }
-  static V tanh(V x) { return Sleef_tanhf16_u10avx512f(x); }
-  static V erfc(V x) { return Sleef_erfcf16_u15avx512f(x); }
+  static V exp(V x) { return _ZGVeN16v_expf(x); }
+  static V expm1(V x) { return _ZGVeN16v_expm1f(x); }
+  static V log(V x) { return _ZGVeN16v_logf(x); }
+  static V log1p(V x) { return _ZGVeN16v_log1pf(x); }
+  static V tanh(V x) { return _ZGVeN16v_tanhf(x); }
+  static V erfc(V x) { return _ZGVeN16v_erfcf(x); }
 };
 
 struct F64 {
@@ -73,6 +84,7 @@ struct F64 {
   using M = __mmask8;
   static constexpr int64_t W = 8;
   static constexpr int kMantissaBits = 52;
+  static constexpr double kExpZeroBelow = -746, kExpm1MinusOneBelow = -38;
   static M first(int64_t r) { return static_cast<M>((1u << r) - 1); }
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static V load_partial(const T* p, int64_t r, T fill) {
@@ -95,12 +107,12 @@ struct F64 {
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
   static T reduce_max(V v) { return _mm512_reduce_max_pd(v); }
-  static V exp(V x) { return Sleef_expd8_u10avx512f(x); }
-  static V expm1(V x) { return Sleef_expm1d8_u10avx512f(x); }
-  static V log(V x) { return Sleef_logd8_u10avx512f(x); }
-  static V log1p(V x) { return Sleef_log1pd8_u10avx512f(x); }
-  static V tanh(V x) { return Sleef_tanhd8_u10avx512f(x); }
-  static V erfc(V x) { return Sleef_erfcd8_u15avx512f(x); }
+  static V exp(V x) { return _ZGVeN8v_exp(x); }
+  static V expm1(V x) { return _ZGVeN8v_expm1(x); }
+  static V log(V x) { return _ZGVeN8v_log(x); }
+  static V log1p(V x) { return _ZGVeN8v_log1p(x); }
+  static V tanh(V x) { return _ZGVeN8v_tanh(x); }
+  static V erfc(V x) { return _ZGVeN8v_erfc(x); }
 };
 
 #include "rill/backend/cpu/vec_math_kernels-inl.h"

@@ -1,11 +1,11 @@
 // Kernel bodies of vec_math, written once against a vector traits type S (T, V, W, loads and
-// stores, arithmetic, compares, SLEEF's functions) and compiled once per ISA:
+// stores, arithmetic, compares, libmvec's functions) and compiled once per ISA:
 // vec_math_avx2.cpp and vec_math_avx512.cpp each include this file inside their own anonymous
 // namespace, after `#pragma GCC target`, so every function here is built for that ISA and none
 // is shared between the two object files. No include guard and no includes on purpose.
 //
 // The formulas mirror elementwise_math.h (the ref backend's) term by term, so that the two
-// backends differ only by SLEEF's rounding (1-1.5 ulp) against libm's, not by algebra.
+// backends differ only by libmvec's rounding (up to 4 ulp) against libm's, not by algebra.
 
 template <class S>
 struct Kernels {
@@ -15,25 +15,39 @@ struct Kernels {
 
   [[gnu::always_inline]] static V c(double v) { return S::set1(static_cast<T>(v)); }
 
+  // libmvec computes a whole vector, then calls scalar libm for every lane it flags as special
+  // (over- and underflow, infinities, NaN): about 16x the cost of the vector. -inf is common
+  // here (masked logits, exp(-|x|) far in the tails), so lanes whose exp is exactly 0 (x below
+  // ln of half the smallest denormal) get 0 without being passed on; expm1 likewise gives -1
+  // where exp(x) is below half an ulp of 1. NaN still goes through (and propagates).
+  [[gnu::always_inline]] static V exp(V x) {
+    const auto zero = S::lt(x, c(S::kExpZeroBelow));
+    return S::select(zero, S::zero(), S::exp(S::select(zero, S::zero(), x)));
+  }
+  [[gnu::always_inline]] static V expm1(V x) {
+    const auto minus_one = S::lt(x, c(S::kExpm1MinusOneBelow));
+    return S::select(minus_one, c(-1), S::expm1(S::select(minus_one, S::zero(), x)));
+  }
+
   // --- forward ops and derivatives on one vector -----------------------------------------------
 
   // sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e) with e = exp(-|x|), which never overflows (one
   // division serves both signs); NaN stays NaN, as exp(NaN) is NaN.
   [[gnu::always_inline]] static V sigmoid(V x) {
-    const V e = S::exp(S::neg(S::abs(x)));
+    const V e = exp(S::neg(S::abs(x)));
     return S::div(S::select(S::ge(x, S::zero()), c(1), e), S::add(c(1), e));
   }
   // sigmoid(x) and its slope sigmoid(x) (1 - sigmoid(x)) = e / (1 + e)^2, from one exp: the
   // slope has no cancellation in 1 - sigmoid, so it keeps its relative accuracy in the tails.
   [[gnu::always_inline]] static void sigmoid_and_slope(V x, V& s, V& slope) {
-    const V e = S::exp(S::neg(S::abs(x)));
+    const V e = exp(S::neg(S::abs(x)));
     const V d = S::add(c(1), e);
     s = S::div(S::select(S::ge(x, S::zero()), c(1), e), d);
     slope = S::div(e, S::mul(d, d));
   }
   // tanh'(x) = 4 e / (1 + e)^2, e = exp(-2|x|).
   [[gnu::always_inline]] static V tanh_derivative(V x) {
-    const V e = S::exp(S::mul(c(-2), S::abs(x)));
+    const V e = exp(S::mul(c(-2), S::abs(x)));
     const V d = S::add(c(1), e);
     return S::div(S::mul(c(4), e), S::mul(d, d));
   }
@@ -55,7 +69,7 @@ struct Kernels {
   }
   [[gnu::always_inline]] static V gelu_erf_derivative(V x) {
     const V cdf = S::mul(c(0.5), S::erfc(S::mul(S::neg(x), c(M_SQRT1_2))));
-    const V pdf = S::mul(S::exp(S::mul(S::mul(c(-0.5), x), x)), c(0.39894228040143267794));
+    const V pdf = S::mul(exp(S::mul(S::mul(c(-0.5), x), x)), c(0.39894228040143267794));
     return S::add(cdf, S::mul(x, pdf));
   }
   // s (1 + x (1 - s)) = s + x s (1 - s).
@@ -65,17 +79,17 @@ struct Kernels {
     return S::add(s, S::mul(x, slope));
   }
   [[gnu::always_inline]] static V elu(V x, V alpha) {
-    return S::select(S::gt(x, S::zero()), x, S::mul(alpha, S::expm1(x)));
+    return S::select(S::gt(x, S::zero()), x, S::mul(alpha, expm1(x)));
   }
   [[gnu::always_inline]] static V elu_derivative(V x, V alpha) {
-    return S::select(S::gt(x, S::zero()), c(1), S::mul(alpha, S::exp(x)));
+    return S::select(S::gt(x, S::zero()), c(1), S::mul(alpha, exp(x)));
   }
   // Above the threshold softplus is the identity; below, exp(beta x) stays finite. Where
-  // e = exp(beta x) < eps / 4, log1p(e) = e (1 - e / 2 + ...) rounds to e itself; taking e there
-  // also keeps denormal results, which SLEEF's log1p flushes or rounds coarsely.
+  // e = exp(beta x) < eps / 4, log1p(e) = e (1 - e / 2 + ...) rounds to e itself: taking e there
+  // is exact, and keeps tiny and denormal e away from log1p's slow special-lane path.
   [[gnu::always_inline]] static V softplus(V x, V beta, V threshold) {
     const V bx = S::mul(beta, x);
-    const V e = S::exp(bx);
+    const V e = exp(bx);
     const V l = S::select(S::lt(e, c(__builtin_ldexp(1.0, -S::kMantissaBits - 2))), e, S::log1p(e));
     return S::select(S::gt(bx, threshold), x, S::div(l, beta));
   }
@@ -86,7 +100,7 @@ struct Kernels {
 
   // --- loops -----------------------------------------------------------------------------------
 
-  // y = f(x) over n elements, two vectors per step (two independent SLEEF calls in flight), the
+  // y = f(x) over n elements, two vectors per step (two independent library calls in flight), the
   // tail through a partial load and store.
   template <class F>
   [[gnu::always_inline]] static void map(const T* x, T* y, int64_t n, F f) {
@@ -121,7 +135,7 @@ struct Kernels {
   static void unary(UnaryOp op, const UnaryParams& p, const T* x, T* y, int64_t n) {
     switch (op) {
       case UnaryOp::exp:
-        return map(x, y, n, [](V v) { return S::exp(v); });
+        return map(x, y, n, [](V v) { return exp(v); });
       case UnaryOp::log:
         return map(x, y, n, [](V v) { return S::log(v); });
       case UnaryOp::tanh:
@@ -199,8 +213,8 @@ struct Kernels {
     V acc0 = S::zero(), acc1 = S::zero();
     int64_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
-      const V a = S::exp(S::sub(S::load(x + i), mv));
-      const V b = S::exp(S::sub(S::load(x + i + W), mv));
+      const V a = exp(S::sub(S::load(x + i), mv));
+      const V b = exp(S::sub(S::load(x + i + W), mv));
       if (e) {
         S::store(e + i, a);
         S::store(e + i + W, b);
@@ -209,12 +223,12 @@ struct Kernels {
       acc1 = S::add(acc1, b);
     }
     for (; i + W <= n; i += W) {
-      const V a = S::exp(S::sub(S::load(x + i), mv));
+      const V a = exp(S::sub(S::load(x + i), mv));
       if (e) S::store(e + i, a);
       acc0 = S::add(acc0, a);
     }
     if (i < n) {
-      const V a = S::exp(S::sub(S::load_partial(x + i, n - i, -__builtin_inf()), mv));
+      const V a = exp(S::sub(S::load_partial(x + i, n - i, -__builtin_inf()), mv));
       if (e) S::store_partial(e + i, a, n - i);
       acc1 = S::add(acc1, a);
     }
@@ -223,18 +237,18 @@ struct Kernels {
 
   static void scaled_exp(const T* x, T a, T b, T scale, T* y, int64_t n) {
     const V av = S::set1(a), bv = S::set1(b), sv = S::set1(scale);
-    map(x, y, n, [=](V v) { return S::mul(sv, S::exp(S::sub(S::sub(v, av), bv))); });
+    map(x, y, n, [=](V v) { return S::mul(sv, exp(S::sub(S::sub(v, av), bv))); });
   }
 
   static void log_softmax_backward(const T* y, const T* g, T s, T* dx, int64_t n) {
     const V sv = S::set1(s);
     int64_t i = 0;
     for (; i + W <= n; i += W)
-      S::store(dx + i, S::sub(S::load(g + i), S::mul(S::exp(S::load(y + i)), sv)));
+      S::store(dx + i, S::sub(S::load(g + i), S::mul(exp(S::load(y + i)), sv)));
     if (i < n) {
       const int64_t r = n - i;
       const V gv = S::load_partial(g + i, r, T(0)), yv = S::load_partial(y + i, r, T(0));
-      S::store_partial(dx + i, S::sub(gv, S::mul(S::exp(yv), sv)), r);
+      S::store_partial(dx + i, S::sub(gv, S::mul(exp(yv), sv)), r);
     }
   }
 
