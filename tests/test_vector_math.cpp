@@ -215,9 +215,10 @@ TEST(VectorMath, UnarySpecialValues) {
       const double minv =
           f32 ? std::numeric_limits<float>::min() : std::numeric_limits<double>::min();
       const double big = f32 ? 88.7 : 709.7, small = f32 ? -103.9 : -745.0;
-      const std::vector<double> specials = {NAN,    inf,   -inf, 0.0,   -0.0,  denorm, -denorm,
-                                            maxv,   -maxv, minv, -minv, big,   -big,   small,
-                                            -small, 1.0,   -1.0, 100.0, -100.0};
+      // 2.5 and 20: softplus's thresholds (beta x == threshold exactly) in op_cases().
+      const std::vector<double> specials = {NAN,    inf,   -inf, 0.0,   -0.0,   denorm, -denorm,
+                                            maxv,   -maxv, minv, -minv, big,    -big,   small,
+                                            -small, 1.0,   -1.0, 100.0, -100.0, 2.5,    20.0};
       for (const OpCase& c : op_cases())
         for (double sv : specials)
           expect_matches_ref(
