@@ -371,6 +371,27 @@ TEST(VectorMath, SoftmaxNonFinite) {
   }
 }
 
+// max and logsumexp reductions share the row kernels: odd lengths, long rows (several 4096
+// blocks), large spreads, and a row with -inf entries.
+TEST(VectorMath, MaxAndLogsumexpMatchRef) {
+  for (Isa isa : isas()) {
+    IsaOverride o(isa);
+    for (DType dt : {DType::f32, DType::f64})
+      for (int64_t width : {1, 5, 17, 4099, 9000})
+        for (double spread : {1.0, 200.0}) {
+          Tensor x = mul(random({3, width}, dt, 70 + width), spread);
+          if (width > 4) x.select(0, 1).slice(0, 0, width, 3).fill_(-INFINITY);
+          const std::string what = fmt::format("{} {} width {} spread {}", cpu::isa_name(isa),
+                                               dtype_name(dt), width, spread);
+          expect_matches_ref(
+              "max", [](const Tensor& t) { return max(t, {1}); }, x, "max " + what);
+          expect_matches_ref(
+              "logsumexp", [](const Tensor& t) { return logsumexp(t, {1}); }, x,
+              "logsumexp " + what);
+        }
+  }
+}
+
 TEST(VectorMath, IsaOverrideRestores) {
   const Isa before = cpu::active_isa();
   {
