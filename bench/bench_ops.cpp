@@ -76,6 +76,20 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// The bandwidth reference itself, as a row of its own: the same loop as measure_bandwidth, run
+// between the others (its of_bw shows how far the machine's speed drifted during the run).
+void BM_scale_reference(benchmark::State& state) {
+  std::vector<float> a(kN, 1.0f), b(kN, 0.0f);
+  for (auto _ : state) {
+    float* bp = b.data();
+    const float* ap = a.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < kN; ++i) bp[i] = 1.5f * ap[i];
+    benchmark::DoNotOptimize(b.data());
+  }
+  finish(state, 2.0 * kN * 4);
+}
+
 void BM_add(benchmark::State& state) {
   Tensor a = Tensor::randn({kN}, 1), b = Tensor::randn({kN}, 2);
   for (auto _ : state) benchmark::DoNotOptimize(add(a, b).data_ptr());
@@ -229,6 +243,7 @@ void BM_rms_norm(benchmark::State& state) {
 }  // namespace
 
 #define RILL_BENCH(fn) BENCHMARK(fn)->Unit(benchmark::kMillisecond)->UseRealTime()
+RILL_BENCH(BM_scale_reference);
 RILL_BENCH(BM_add);
 RILL_BENCH(BM_mul_scalar);
 RILL_BENCH(BM_exp);
