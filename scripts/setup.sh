@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libopenblas-openmp-dev libdnnl-dev
+  libopenblas-openmp-dev libdnnl-dev libc6-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev
   clang libclang-rt-14-dev
 )

@@ -22,9 +22,25 @@ struct UnaryParams {
 const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
 
+// sigmoid and its slope from e = exp(-|x|), which never overflows: sigmoid(x) = (x >= 0 ? 1 : e)
+// / (1 + e), and sigmoid(x) (1 - sigmoid(x)) = e / (1 + e)^2 with no cancellation in 1 - s (so
+// the derivatives built on it keep their relative accuracy far into the tails).
 template <class T>
 inline T sigmoid_of(T x) {
-  return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+  const T e = std::exp(-std::abs(x));
+  return (x >= 0 ? T(1) : e) / (T(1) + e);
+}
+template <class T>
+inline T sigmoid_slope_of(T x) {
+  const T e = std::exp(-std::abs(x));
+  return e / ((T(1) + e) * (T(1) + e));
+}
+// tanh'(x) = 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): from x, not from the saved
+// output, since 1 - y^2 has no correct digit left once |y| rounds near 1.
+template <class T>
+inline T tanh_slope_of(T x) {
+  const T e = std::exp(T(-2) * std::abs(x));
+  return T(4) * e / ((T(1) + e) * (T(1) + e));
 }
 
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2 / pi)
@@ -40,11 +56,15 @@ inline T unary_forward(T x, const UnaryParams& p) {
   if constexpr (OP == UnaryOp::tanh) return std::tanh(x);
   if constexpr (OP == UnaryOp::sigmoid) return sigmoid_of(x);
   if constexpr (OP == UnaryOp::relu) return x > 0 ? x : T(0);
+  // 0.5 x (1 + tanh(u)) written as x sigmoid(2u), and 0.5 x (1 + erf(x / sqrt 2)) as
+  // 0.5 x erfc(-x / sqrt 2): the same functions, without the cancellation in 1 + tanh and 1 + erf
+  // that loses all relative accuracy for large negative x.
   if constexpr (OP == UnaryOp::gelu_tanh)
-    return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x)));
-  if constexpr (OP == UnaryOp::gelu_erf) return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+    return x * sigmoid_of(T(2 * kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x));
+  if constexpr (OP == UnaryOp::gelu_erf) return T(0.5) * x * std::erfc(-x * T(M_SQRT1_2));
   if constexpr (OP == UnaryOp::silu) return x * sigmoid_of(x);
-  if constexpr (OP == UnaryOp::elu) return x > 0 ? x : T(p.a) * (std::exp(x) - T(1));
+  // expm1, not exp - 1: no cancellation for x near 0.
+  if constexpr (OP == UnaryOp::elu) return x > 0 ? x : T(p.a) * std::expm1(x);
   if constexpr (OP == UnaryOp::softplus) {
     T bx = T(p.a) * x;  // above the threshold softplus is the identity (as in PyTorch)
     return bx > T(p.b) ? x : std::log1p(std::exp(bx)) / T(p.a);
@@ -64,25 +84,25 @@ inline T unary_derivative(T x, T y, const UnaryParams& p) {
   if constexpr (OP == UnaryOp::log) return T(1) / x;
   if constexpr (OP == UnaryOp::sqrt) return T(0.5) / y;
   if constexpr (OP == UnaryOp::rsqrt) return T(-0.5) * y * y * y;
-  if constexpr (OP == UnaryOp::tanh) return T(1) - y * y;
-  if constexpr (OP == UnaryOp::sigmoid) return y * (T(1) - y);
+  // tanh, sigmoid and elu differentiate x rather than reuse y: 1 - y^2, y (1 - y) and y + alpha
+  // cancel where the function saturates, and the gradient there would be rounding noise.
+  if constexpr (OP == UnaryOp::tanh) return tanh_slope_of(x);
+  if constexpr (OP == UnaryOp::sigmoid) return sigmoid_slope_of(x);
   if constexpr (OP == UnaryOp::relu) return x > 0 ? T(1) : T(0);
   if constexpr (OP == UnaryOp::gelu_tanh) {
-    T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
-    T t = std::tanh(u);
-    T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
-    return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+    // With v = 2u: d/dx [x sigmoid(v)] = sigmoid(v) + x sigmoid'(v) dv/dx.
+    const T v = T(2 * kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
+    const T dv = T(2 * kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
+    return sigmoid_of(v) + (x * sigmoid_slope_of(v)) * dv;
   }
   if constexpr (OP == UnaryOp::gelu_erf) {
-    T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
-    T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    const T cdf = T(0.5) * std::erfc(-x * T(M_SQRT1_2));
+    const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1 / sqrt(2 pi)
     return cdf + x * pdf;
   }
-  if constexpr (OP == UnaryOp::silu) {
-    T s = sigmoid_of(x);
-    return s * (T(1) + x * (T(1) - s));
-  }
-  if constexpr (OP == UnaryOp::elu) return x > 0 ? T(1) : y + T(p.a);
+  // s (1 + x (1 - s)) = s + x s (1 - s).
+  if constexpr (OP == UnaryOp::silu) return sigmoid_of(x) + x * sigmoid_slope_of(x);
+  if constexpr (OP == UnaryOp::elu) return x > 0 ? T(1) : T(p.a) * std::exp(x);
   if constexpr (OP == UnaryOp::softplus) {
     T bx = T(p.a) * x;
     return bx > T(p.b) ? T(1) : sigmoid_of(bx);

@@ -1,15 +1,63 @@
 // Each kernel switches on the op once, outside the loop, so the inner loop is a plain
-// contiguous (or constant-stride) loop the compiler can vectorise.
+// contiguous (or constant-stride) loop the compiler can vectorise. Ops that call exp / log /
+// tanh / erf per element go to vec_math's kernels (glibc libmvec) instead: libm calls do not
+// vectorise.
 #include "rill/backend/cpu/elementwise.h"
 
+#include <algorithm>
+
 #include "rill/backend/cpu/strided.h"
+#include "rill/backend/cpu/vec_math.h"
 
 namespace rill::cpu {
+
+namespace {
+
+// Strided runs are gathered into a small contiguous buffer (on the stack, in L1), run through the
+// vector kernel there and scattered back.
+constexpr int64_t kGatherBlock = 256;
+
+template <class T>
+void vec_unary_strided(UnaryOp op, const UnaryParams& p, const T* x, int64_t sx, T* y, int64_t sy,
+                       int64_t n) {
+  if (sx == 1 && sy == 1) return vec_unary<T>(op, p, x, y, n);
+  T buf[kGatherBlock];
+  for (int64_t b = 0; b < n; b += kGatherBlock) {
+    const int64_t m = std::min(kGatherBlock, n - b);
+    for (int64_t i = 0; i < m; ++i) buf[i] = x[(b + i) * sx];
+    vec_unary<T>(op, p, buf, buf, m);
+    for (int64_t i = 0; i < m; ++i) y[(b + i) * sy] = buf[i];
+  }
+}
+
+template <class T>
+void vec_unary_backward_strided(UnaryOp op, const UnaryParams& p, const T* x, int64_t sx,
+                                const T* g, int64_t sg, T* dx, int64_t sd, int64_t n) {
+  if (sx == 1 && sg == 1 && sd == 1) return vec_unary_backward<T>(op, p, x, g, dx, n);
+  T xb[kGatherBlock], gb[kGatherBlock];
+  for (int64_t b = 0; b < n; b += kGatherBlock) {
+    const int64_t m = std::min(kGatherBlock, n - b);
+    for (int64_t i = 0; i < m; ++i) {
+      xb[i] = x[(b + i) * sx];
+      gb[i] = g[(b + i) * sg];
+    }
+    vec_unary_backward<T>(op, p, xb, gb, gb, m);
+    for (int64_t i = 0; i < m; ++i) dx[(b + i) * sd] = gb[i];
+  }
+}
+
+}  // namespace
 
 void unary(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& out) {
   RILL_DISPATCH_FLOAT(x.dtype(), unary_name(op), T, {
     const T* xb = base_ptr<T>(x);
     T* ob = base_ptr<T>(out);
+    if (vec_has_unary(op)) {
+      parallel_runs<2>(out.shape(), {&x, &out}, [&](auto off, auto st, int64_t n) {
+        vec_unary_strided<T>(op, p, xb + off[0], st[0], ob + off[1], st[1], n);
+      });
+      return;
+    }
     RILL_SWITCH_UNARY(op, OP, {
       parallel_runs<2>(out.shape(), {&x, &out}, [&](auto off, auto st, int64_t n) {
         const T* xp = xb + off[0];
@@ -32,6 +80,13 @@ void unary_backward(UnaryOp op, const UnaryParams& p, const Tensor& x, const Ten
     const T* yb = base_ptr<T>(y);
     const T* gb = base_ptr<T>(dy);
     T* db = base_ptr<T>(dx);
+    if (vec_has_unary_backward(op)) {
+      parallel_runs<3>(dx.shape(), {&x, &dy, &dx}, [&](auto off, auto st, int64_t n) {
+        vec_unary_backward_strided<T>(op, p, xb + off[0], st[0], gb + off[1], st[1], db + off[2],
+                                      st[2], n);
+      });
+      return;
+    }
     RILL_SWITCH_UNARY(op, OP, {
       parallel_runs<4>(dx.shape(), {&x, &y, &dy, &dx}, [&](auto off, auto st, int64_t n) {
         const T* xp = xb + off[0];

@@ -10,6 +10,7 @@
 
 #include "rill/backend/cpu/copy.h"
 #include "rill/backend/cpu/strided.h"
+#include "rill/backend/cpu/vec_math.h"
 
 namespace rill::cpu {
 
@@ -32,16 +33,11 @@ _Pragma("omp simd reduction(+ : acc)")
     for (int64_t i = 0; i < n; ++i) acc += x[i];
     return {acc, 0};
   }
-  T m = -std::numeric_limits<T>::infinity();
-_Pragma("omp simd reduction(max : m)")
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  // vec_math: an `omp simd` max over std::max compiles to a serial vmaxss chain, and std::exp
+  // to a libm call per element.
+  const T m = vec_row_max<T>(x, n);
   if (op == ReduceOp::max) return {m, 0};
-  T s = 0;
-  if (std::isfinite(m)) {
-_Pragma("omp simd reduction(+ : s)")
-    for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
-  }
-  return {m, s};
+  return {m, std::isfinite(m) ? vec_row_sum_exp<T>(x, m, n, nullptr) : T(0)};
 }
 
 template <class T>
