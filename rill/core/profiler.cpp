@@ -2,6 +2,7 @@
 #include "rill/core/profiler.h"
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -63,6 +64,9 @@ std::string Profiler::table(double wall_s, size_t top) {
 }
 
 void ProfileScope::start() {
+  // Inside a parallel region the time is already the enclosing scope's (on the thread that
+  // opened the region); recording the workers too would count it once per thread.
+  if (omp_in_parallel()) return;
   active_ = true;
   parent_ = g_current;
   g_current = this;

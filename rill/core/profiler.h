@@ -1,8 +1,8 @@
 // A low-overhead profiler of where a training step or a generated token spends its time: scopes
 // named by what runs inside them (a kernel, a backward node, a GEMM) add their wall time to a
 // table, self time (children excluded) and calls. Off unless enabled (`rill train --profile`,
-// or RILL_PROFILE=1): a disabled scope costs one branch. Scopes are recorded from the thread
-// that runs the op (OpenMP workers inside a kernel are part of its time).
+// or RILL_PROFILE=1): a disabled scope costs one branch. Scopes are recorded outside OpenMP
+// parallel regions only: a kernel's workers are part of the time of the scope around it.
 #pragma once
 #include <chrono>
 #include <string>
