@@ -493,6 +493,28 @@ TEST(ClipGradNorm, ClipsToMaxNormAndReturnsPreClipNorm) {
   EXPECT_NEAR(global_norm(ps), max_norm, max_norm * (1e-6 / norm + tolerance(f64)));
 }
 
+// Many blocks of the parallel sum, a ragged last one, several tensors: the norm is the exact
+// sum of squares (within the f64 tolerance), and the same bits on any thread count.
+TEST(ClipGradNorm, LargeGradientsAnyThreadCount) {
+  for (DType dt : {DType::f32, f64}) {
+    std::vector<Tensor> ps = {random({40003}, dt, 1).set_requires_grad(true),
+                              random({7, 9}, dt, 2).set_requires_grad(true)};
+    ps[0].set_grad(random({40003}, dt, 3));
+    ps[1].set_grad(random({7, 9}, dt, 4));
+    const Tensor g0 = ps[0].grad().clone(), g1 = ps[1].grad().clone();
+    const double norm = global_norm(ps);
+    expect_thread_invariant(
+        [&] {
+          ps[0].set_grad(g0.clone());
+          ps[1].set_grad(g1.clone());
+          const double got = clip_grad_norm(ps, 0.5 * norm);
+          EXPECT_NEAR(got, norm, tolerance(f64) * norm) << dtype_name(dt);
+          return std::vector<Tensor>{Tensor::scalar(got, f64), ps[0].grad(), ps[1].grad()};
+        },
+        fmt::format("clip_grad_norm {}", dtype_name(dt)));
+  }
+}
+
 TEST(ClipGradNorm, NoChangeBelowMaxNorm) {
   for (DType dt : {DType::f32, f64}) {
     std::vector<Tensor> ps = {random({4, 2}, dt, 1).set_requires_grad(true)};

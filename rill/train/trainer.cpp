@@ -191,9 +191,12 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
       ProfileScope scope("step: backward (outside nodes)");
       loss.backward();
     }
+    if (cfg.clip > 0) {
+      ProfileScope scope("step: gradient clipping");
+      optim::clip_grad_norm(model.parameters(), cfg.clip);
+    }
     {
-      ProfileScope scope("step: clip and optimiser");
-      if (cfg.clip > 0) optim::clip_grad_norm(model.parameters(), cfg.clip);
+      ProfileScope scope("step: optimiser");
       opt.step();
     }
     ++progress.step;
