@@ -1,0 +1,176 @@
+// weight_gemm's dispatch: argument checks, the choice of kernel, the row blocks and packing of x,
+// and the split of the output panels over threads. The kernels are in weight_gemm_avx2.cpp and
+// weight_gemm_avx512.cpp (bodies in weight_gemm_kernels-inl.h).
+#include "rill/backend/cpu/weight_gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "rill/backend/cpu/isa.h"
+#include "rill/backend/cpu/weight_gemm_isa.h"
+#include "rill/core/bfloat16.h"
+#include "rill/core/error.h"
+#include "rill/core/profiler.h"
+
+namespace rill::cpu {
+
+namespace {
+
+// Below this many multiply-adds (B * N * K) a call runs on one thread: waking the second costs
+// more than it saves. Measured with bench_weight_gemm (see its table): TODO.
+constexpr int64_t kParallelMinMacs = int64_t(1) << 16;
+
+const WeightKernels& kernels_for(WeightKernel k) {
+  return k == WeightKernel::avx2 ? avx2::weight_kernels() : avx512::weight_kernels();
+}
+
+// Splits x into its three bf16 parts: hi = bf16(x), mid = bf16(x - hi), lo = bf16(x - hi - mid)
+// (each difference is exact in f32), so hi + mid + lo equals x to within 2^-24 |x|.
+void split3(float x, uint16_t out[3]) {
+  float r = x;
+  for (int part = 0; part < 3; ++part) {
+    out[part] = float_to_bfloat16(r);
+    r -= bfloat16_to_float(out[part]);
+  }
+}
+
+}  // namespace
+
+const char* weight_kernel_name(WeightKernel k) {
+  switch (k) {
+    case WeightKernel::avx2:
+      return "avx2";
+    case WeightKernel::avx512:
+      return "avx512";
+    case WeightKernel::avx512_bf16_dot:
+      return "avx512_bf16_dot";
+  }
+  return "?";
+}
+
+bool weight_kernel_supported(WeightKernel k, WeightFormat format) {
+  switch (k) {
+    case WeightKernel::avx2:
+      return true;
+    case WeightKernel::avx512:
+      return simd_level_supported(SimdLevel::avx512);
+    case WeightKernel::avx512_bf16_dot:
+      return format == WeightFormat::bf16 && simd_level_supported(SimdLevel::avx512_bf16);
+  }
+  return false;
+}
+
+WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B) {
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::avx2) return WeightKernel::avx2;
+  return WeightKernel::avx512;
+}
+
+void weight_gemm(const float* x, int64_t B, int64_t ldx, const PackedWeights& w, const float* bias,
+                 float* y, int64_t ldy, bool accumulate) {
+  weight_gemm_with(weight_gemm_kernel(w.format(), B), x, B, ldx, w, bias, y, ldy, accumulate);
+}
+
+void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ldx,
+                      const PackedWeights& w, const float* bias, float* y, int64_t ldy,
+                      bool accumulate) {
+  ProfileScope scope("weight_gemm");
+  const int64_t N = w.n(), K = w.k();
+  RILL_CHECK(B >= 0, "[weight_gemm] negative row count B={}", B);
+  RILL_CHECK(ldx >= K && ldy >= N,
+             "[weight_gemm] row strides too small: ldx={} (K={}), ldy={} (N={})", ldx, K, ldy, N);
+  RILL_CHECK(weight_kernel_supported(kernel, w.format()),
+             "[weight_gemm] kernel {} cannot run {} weights on this CPU",
+             weight_kernel_name(kernel), weight_format_name(w.format()));
+  if (B == 0 || N == 0) return;
+  RILL_CHECK(y != nullptr && (K == 0 || x != nullptr), "[weight_gemm] null x or y (B={} N={} K={})",
+             B, N, K);
+  if (K == 0) {  // an empty sum: y = bias (+ y)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < N; ++n) {
+        const float v = bias ? bias[n] : 0.f;
+        y[b * ldy + n] = accumulate ? y[b * ldy + n] + v : v;
+      }
+    return;
+  }
+
+  const WeightKernels& table = kernels_for(kernel);
+  const bool dot = kernel == WeightKernel::avx512_bf16_dot;
+  WeightPanelsFn fn = dot                                ? table.bf16_dot
+                      : w.format() == WeightFormat::f32  ? table.f32
+                      : w.format() == WeightFormat::bf16 ? table.bf16
+                                                         : table.int8;
+
+  // Row blocks as even as they can be (sizes differ by at most one), none above the kernels'
+  // largest tile.
+  const int64_t blocks = (B + table.max_rows - 1) / table.max_rows;
+  thread_local std::vector<int64_t> row0, block_off;
+  thread_local std::vector<float> xp;  // reused: a fresh buffer per call would fault its pages in
+  row0.resize(blocks + 1);
+  block_off.resize(blocks);
+  for (int64_t i = 0; i <= blocks; ++i) row0[i] = i * B / blocks;
+
+  WeightGemmCall c;
+  c.blocks = blocks;
+  c.N = N;
+  c.K = K;
+  c.scales = w.format() == WeightFormat::int8 ? w.scales() : nullptr;
+  c.bias = bias;
+  c.y = y;
+  c.ldy = ldy;
+  c.accumulate = accumulate;
+  c.panels = w.format() == WeightFormat::f32    ? static_cast<const void*>(w.f32_data())
+             : w.format() == WeightFormat::bf16 ? static_cast<const void*>(w.bf16_data())
+                                                : static_cast<const void*>(w.int8_data());
+
+  // Pack x block by block, k-major, so that a tile reaches all its rows' x[k] from one pointer.
+  if (!dot) {
+    xp.resize(size_t(B * K));
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int64_t mr = row0[i + 1] - row0[i];
+      block_off[i] = row0[i] * K;
+      float* dst = xp.data() + block_off[i];
+      for (int64_t r = 0; r < mr; ++r) {
+        const float* src = x + (row0[i] + r) * ldx;
+        for (int64_t k = 0; k < K; ++k) dst[k * mr + r] = src[k];
+      }
+    }
+  } else {
+    // Three planes of bf16 pairs (as dwords); an odd K pads x with a zero.
+    const int64_t K2 = w.k_pairs();
+    c.plane_stride = B * K2;
+    xp.resize(size_t(3 * B * K2));
+    uint32_t* planes = reinterpret_cast<uint32_t*>(xp.data());
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int64_t mr = row0[i + 1] - row0[i];
+      block_off[i] = row0[i] * K2;
+      for (int64_t r = 0; r < mr; ++r) {
+        const float* src = x + (row0[i] + r) * ldx;
+        for (int64_t kp = 0; kp < K2; ++kp) {
+          uint16_t even[3], odd[3] = {0, 0, 0};
+          split3(src[2 * kp], even);
+          if (2 * kp + 1 < K) split3(src[2 * kp + 1], odd);
+          for (int part = 0; part < 3; ++part)
+            planes[part * c.plane_stride + block_off[i] + kp * mr + r] =
+                uint32_t(even[part]) | (uint32_t(odd[part]) << 16);
+        }
+      }
+    }
+  }
+  c.xp = xp.data();
+  c.row0 = row0.data();
+  c.block_off = block_off.data();
+
+  const int64_t P = w.panels();
+  const bool parallel = B * N * K >= kParallelMinMacs && !omp_in_parallel() && P > 1;
+#pragma omp parallel if (parallel)
+  {
+    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    fn(c, P * t / T, P * (t + 1) / T);
+  }
+}
+
+}  // namespace rill::cpu
