@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -21,7 +22,7 @@ namespace {
 
 // Below this many multiply-adds (B * N * K) a call runs on one thread: waking the second costs
 // more than it saves. Measured with bench_weight_gemm (see its table): TODO.
-constexpr int64_t kParallelMinMacs = int64_t(1) << 16;
+std::atomic<int64_t> g_parallel_min_macs{int64_t(1) << 16};
 
 const WeightKernels& kernels_for(WeightKernel k) {
   return k == WeightKernel::avx2 ? avx2::weight_kernels() : avx512::weight_kernels();
@@ -67,6 +68,13 @@ WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B) {
   const SimdLevel level = simd_level();
   if (level == SimdLevel::avx2) return WeightKernel::avx2;
   return WeightKernel::avx512;
+}
+
+int64_t weight_gemm_parallel_min_macs() {
+  return g_parallel_min_macs.load(std::memory_order_relaxed);
+}
+void set_weight_gemm_parallel_min_macs(int64_t macs) {
+  g_parallel_min_macs.store(macs, std::memory_order_relaxed);
 }
 
 void weight_gemm(const float* x, int64_t B, int64_t ldx, const PackedWeights& w, const float* bias,
@@ -165,7 +173,7 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
   c.block_off = block_off.data();
 
   const int64_t P = w.panels();
-  const bool parallel = B * N * K >= kParallelMinMacs && !omp_in_parallel() && P > 1;
+  const bool parallel = B * N * K >= weight_gemm_parallel_min_macs() && !omp_in_parallel() && P > 1;
 #pragma omp parallel if (parallel)
   {
     const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();

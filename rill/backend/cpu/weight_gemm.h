@@ -34,6 +34,11 @@ WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B);
 void weight_gemm(const float* x, int64_t B, int64_t ldx, const PackedWeights& w, const float* bias,
                  float* y, int64_t ldy, bool accumulate);
 
+// Calls with fewer multiply-adds than this (B * N * K) run on one thread: waking another costs
+// more than it saves (the default is measured; see weight_gemm.cpp). Settable for benchmarks.
+int64_t weight_gemm_parallel_min_macs();
+void set_weight_gemm_parallel_min_macs(int64_t macs);
+
 // The same with a given kernel, whatever the dispatch rule says (tests and benchmarks; it must be
 // supported).
 void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ldx,

@@ -52,6 +52,31 @@ struct Impl {
     }
   }
 
+  // One pair of k (2i, 2i + 1; only 2i when kOdd is false) of a bf16 tile. One vector of pairs
+  // at a time, its even half applied to every row before the odd half is made: two converted
+  // vectors live at once, not 2 x NV (which spills at 6 rows x 4 panels).
+  template <int MR, int NPAN, bool kOdd>
+  [[gnu::always_inline]] static inline void bf16_pair(const uint16_t* const (&w)[NPAN],
+                                                      const float* xp, int64_t i,
+                                                      V (&acc)[MR][NPAN * VPP]) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NPAN; ++q)
+#pragma GCC unroll 8
+      for (int v = 0; v < VPP; ++v) {
+        const int j = q * VPP + v;
+        V ev, od;
+        S::load_bf16_pair(w[q] + (i * 16 + v * L) * 2, ev, od);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r)
+          acc[r][j] = S::fmadd(S::bcast(xp + 2 * i * MR + r), ev, acc[r][j]);
+        if constexpr (kOdd) {
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; ++r)
+            acc[r][j] = S::fmadd(S::bcast(xp + (2 * i + 1) * MR + r), od, acc[r][j]);
+        }
+      }
+  }
+
   // One tile: rows [b0, b0 + MR) of x (packed at xp, k-major), panels [p, p + NPAN).
   template <Fmt F, int MR, int NPAN>
   static void tile(const WeightGemmCall& c, const float* xp, int64_t b0, int64_t p) {
@@ -94,39 +119,8 @@ struct Impl {
 #pragma GCC unroll 8
       for (int q = 0; q < NPAN; ++q)
         w[q] = static_cast<const uint16_t*>(c.panels) + (p + q) * K2 * 32;
-      for (int64_t i = 0; i < K / 2; ++i) {
-        V ev[NV], od[NV];
-#pragma GCC unroll 8
-        for (int q = 0; q < NPAN; ++q)
-#pragma GCC unroll 8
-          for (int v = 0; v < VPP; ++v)
-            S::load_bf16_pair(w[q] + (i * 16 + v * L) * 2, ev[q * VPP + v], od[q * VPP + v]);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r) {
-          const V xe = S::bcast(xp + 2 * i * MR + r);
-          const V xo = S::bcast(xp + (2 * i + 1) * MR + r);
-#pragma GCC unroll 16
-          for (int j = 0; j < NV; ++j) {
-            acc[r][j] = S::fmadd(xe, ev[j], acc[r][j]);
-            acc[r][j] = S::fmadd(xo, od[j], acc[r][j]);
-          }
-        }
-      }
-      if (K % 2) {  // the last k alone (its pair's other half is padding)
-        const int64_t i = K / 2;
-        V ev[NV], od[NV];
-#pragma GCC unroll 8
-        for (int q = 0; q < NPAN; ++q)
-#pragma GCC unroll 8
-          for (int v = 0; v < VPP; ++v)
-            S::load_bf16_pair(w[q] + (i * 16 + v * L) * 2, ev[q * VPP + v], od[q * VPP + v]);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r) {
-          const V xe = S::bcast(xp + 2 * i * MR + r);
-#pragma GCC unroll 16
-          for (int j = 0; j < NV; ++j) acc[r][j] = S::fmadd(xe, ev[j], acc[r][j]);
-        }
-      }
+      for (int64_t i = 0; i < K / 2; ++i) bf16_pair<MR, NPAN, true>(w, xp, i, acc);
+      if (K % 2) bf16_pair<MR, NPAN, false>(w, xp, K / 2, acc);  // the last k, alone
     } else {
       S::template dot_tile<MR, NPAN>(c, xp, p, acc);
     }
