@@ -114,9 +114,10 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
 
   // Row blocks as even as they can be (sizes differ by at most one), none above the kernels'
   // largest tile.
-  const int64_t blocks = (B + table.max_rows - 1) / table.max_rows;
+  const int64_t max_rows = table.max_rows[dot ? 3 : int(w.format())];
+  const int64_t blocks = (B + max_rows - 1) / max_rows;
   thread_local std::vector<int64_t> row0, block_off;
-  thread_local std::vector<float> xp;  // reused: a fresh buffer per call would fault its pages in
+  thread_local std::vector<float> xp;  // reused: a fresh buffer per call faults its pages in
   row0.resize(blocks + 1);
   block_off.resize(blocks);
   for (int64_t i = 0; i <= blocks; ++i) row0[i] = i * B / blocks;
@@ -134,23 +135,36 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
              : w.format() == WeightFormat::bf16 ? static_cast<const void*>(w.bf16_data())
                                                 : static_cast<const void*>(w.int8_data());
 
-  // Pack x block by block, k-major, so that a tile reaches all its rows' x[k] from one pointer.
-  if (!dot) {
-    xp.resize(size_t(B * K));
-    for (int64_t i = 0; i < blocks; ++i) {
-      const int64_t mr = row0[i + 1] - row0[i];
-      block_off[i] = row0[i] * K;
-      float* dst = xp.data() + block_off[i];
-      for (int64_t r = 0; r < mr; ++r) {
-        const float* src = x + (row0[i] + r) * ldx;
-        for (int64_t k = 0; k < K; ++k) dst[k * mr + r] = src[k];
+  // The bf16 kernel reads x packed k-major by row blocks (for one row that is x itself). The
+  // dot kernel multiplies bf16 by bf16: x goes in as three planes of bf16 parts, paired (as
+  // dwords) like the weights; an odd K pads x with a zero. f32 and int8 read x as it is.
+  c.x = x;
+  c.ldx = ldx;
+  if (w.format() == WeightFormat::bf16 && !dot) {
+    if (B == 1) {
+      c.xp = x;
+      block_off[0] = 0;
+    } else {
+      xp.resize(size_t(B * K));
+      c.xp = xp.data();
+      for (int64_t i = 0; i < blocks; ++i) {
+        const int64_t mr = row0[i + 1] - row0[i];
+        block_off[i] = row0[i] * K;
+        float* dst = xp.data() + block_off[i];
+        // In chunks of k, so that the rows' reads and the chunk's writes stay in L1.
+        for (int64_t k0 = 0; k0 < K; k0 += 16)
+          for (int64_t r = 0; r < mr; ++r) {
+            const float* src = x + (row0[i] + r) * ldx;
+            for (int64_t k = k0; k < std::min(K, k0 + 16); ++k) dst[k * mr + r] = src[k];
+          }
       }
     }
-  } else {
-    // Three planes of bf16 pairs (as dwords); an odd K pads x with a zero.
+  }
+  if (dot) {
     const int64_t K2 = w.k_pairs();
     c.plane_stride = B * K2;
     xp.resize(size_t(3 * B * K2));
+    c.xp = xp.data();
     uint32_t* planes = reinterpret_cast<uint32_t*>(xp.data());
     for (int64_t i = 0; i < blocks; ++i) {
       const int64_t mr = row0[i + 1] - row0[i];
@@ -168,7 +182,6 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
       }
     }
   }
-  c.xp = xp.data();
   c.row0 = row0.data();
   c.block_off = block_off.data();
 

@@ -26,8 +26,12 @@ namespace {
 struct S {
   using V = __m256;
   static constexpr int L = 8;
-  static constexpr int kMrSmall = 3, kNpanSmall = 2;
-  static constexpr int kMrMax = 6, kNpanLarge = 1;
+  // Tile shapes: up to 2 rows x 2 panels (8 accumulators, 4 weight vectors), else up to 6 rows x
+  // 1 panel (12 accumulators, 2 weight vectors, a broadcast); bf16 up to 5 rows, as its shift
+  // needs the raw pairs in a register (VEX shifts take no memory operand) and 6 rows spill.
+  static constexpr int kMrA = 2, kNpanA = 2;
+  static constexpr int kMrB = 2, kNpanB = 2;
+  static constexpr int kMrMax = 6;
 
   // Lane masks for maskload / maskstore: the first m lanes set.
   static __m256i first(int m) {
@@ -46,17 +50,26 @@ struct S {
     return _mm256_cvtepi32_ps(
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
-  static void load_bf16_pair(const uint16_t* p, V& even, V& odd) {
-    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    even = _mm256_castsi256_ps(_mm256_slli_epi32(raw, 16));
-    odd = _mm256_castsi256_ps(_mm256_and_si256(raw, _mm256_set1_epi32(int(0xFFFF0000u))));
+  // 8 lanes of bf16 pairs (k = 2i in the low half, 2i + 1 in the high half) as f32: the even
+  // k shifted up, the odd k masked.
+  static V bf16_even(const uint16_t* p) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+  }
+  static V bf16_odd(const uint16_t* p) {
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+                         _mm256_set1_epi32(int(0xFFFF0000u))));
   }
 };
 
 #include "rill/backend/cpu/weight_gemm_kernels-inl.h"
 
-const WeightKernels kKernels = {&Impl<S>::panels<Fmt::f32>, &Impl<S>::panels<Fmt::bf16>,
-                                &Impl<S>::panels<Fmt::int8>, nullptr, S::kMrMax};
+const WeightKernels kKernels = {&Impl<S>::panels<Fmt::f32>,
+                                &Impl<S>::panels<Fmt::bf16>,
+                                &Impl<S>::panels<Fmt::int8>,
+                                nullptr,
+                                {S::kMrMax, 5, S::kMrMax, 0}};
 
 }  // namespace
 }  // namespace rill::cpu::avx2

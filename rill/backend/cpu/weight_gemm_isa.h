@@ -10,13 +10,17 @@ namespace rill::cpu {
 // One call, prepared: x already packed by row blocks (see weight_gemm.cpp), the block sizes
 // fixed, the weights' panels and scales as weights.h lays them out.
 struct WeightGemmCall {
-  // x packed per row block: block i covers rows [row0[i], row0[i+1]) of x and is stored k-major,
-  // xp[block_off[i] + k * mr + r] = x[row0[i] + r, k] (mr = that block's rows). For the bf16
-  // dot kernel three such planes of bf16 pairs (hi, mid, lo), each plane_stride dwords apart.
-  const float* xp = nullptr;
-  const int64_t* row0 = nullptr;       // [blocks + 1]
-  const int64_t* block_off = nullptr;  // [blocks], in floats (dwords)
+  // x [B, K] with row stride ldx, in row blocks: block i covers rows [row0[i], row0[i+1]).
+  const float* x = nullptr;
+  int64_t ldx = 0;
+  const int64_t* row0 = nullptr;  // [blocks + 1]
   int64_t blocks = 0;
+  // x packed per row block (bf16 and the dot kernel; null for f32 and int8, which read x itself):
+  // block i at block_off[i], k-major, xp[block_off[i] + k * mr + r] = x[row0[i] + r, k]. The dot
+  // kernel's are three planes (x's hi, mid and lo bf16 parts), plane_stride dwords apart, of
+  // dwords holding pairs of k: (i, r) = (x[row0 + r, 2i], x[row0 + r, 2i + 1]).
+  const float* xp = nullptr;
+  const int64_t* block_off = nullptr;  // [blocks]
   int64_t plane_stride = 0;
   int64_t N = 0, K = 0;
   const void* panels = nullptr;
@@ -33,7 +37,8 @@ using WeightPanelsFn = void (*)(const WeightGemmCall&, int64_t p0, int64_t p1);
 struct WeightKernels {
   WeightPanelsFn f32, bf16, int8;
   WeightPanelsFn bf16_dot;  // VDPBF16PS on x split into three bf16 parts; null without it
-  int64_t max_rows;         // the largest row block the kernels take
+  // The largest row block each kernel takes: f32, bf16, int8, bf16_dot.
+  int64_t max_rows[4];
 };
 
 namespace avx2 {

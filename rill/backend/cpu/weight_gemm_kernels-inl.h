@@ -26,7 +26,7 @@ struct Impl {
   [[gnu::always_inline]] static inline void write_back(const WeightGemmCall& c, int64_t b0,
                                                        int64_t n0, V (&acc)[MR][NV]) {
     const int64_t valid = c.N - n0;
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int j = 0; j < NV; ++j) {
       const int64_t cnt = valid - j * L;
       if (cnt <= 0) break;
@@ -35,7 +35,7 @@ struct Impl {
       V scale, bias;
       if constexpr (F == Fmt::int8) scale = S::load(c.scales + n);
       if (c.bias) bias = m == L ? S::load(c.bias + n) : S::load_n(c.bias + n, m);
-#pragma GCC unroll 16
+#pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
         V v = acc[r][j];
         if constexpr (F == Fmt::int8) v = S::mul(v, scale);
@@ -52,40 +52,47 @@ struct Impl {
     }
   }
 
-  // One pair of k (2i, 2i + 1; only 2i when kOdd is false) of a bf16 tile. One vector of pairs
-  // at a time, its even half applied to every row before the odd half is made: two converted
-  // vectors live at once, not 2 x NV (which spills at 6 rows x 4 panels).
+  // One pair of k (2i, 2i + 1; only 2i when kOdd is false) of a bf16 tile: the even halves of
+  // the pairs converted and applied to every row, then the odd halves, so that NV converted
+  // vectors and one broadcast live at once (with both halves held, 6 rows x 4 panels spill).
+  // x comes packed k-major (xp[k * MR + r]): read from its rows, the two passes over them kept
+  // a pointer per row live across the pair, and GCC spilled them (up to 87 reloads a pair).
   template <int MR, int NPAN, bool kOdd>
   [[gnu::always_inline]] static inline void bf16_pair(const uint16_t* const (&w)[NPAN],
                                                       const float* xp, int64_t i,
                                                       V (&acc)[MR][NPAN * VPP]) {
+    constexpr int NV = NPAN * VPP;
+#pragma GCC unroll 2
+    for (int half = 0; half < (kOdd ? 2 : 1); ++half) {
+      V wv[NV];
 #pragma GCC unroll 8
-    for (int q = 0; q < NPAN; ++q)
+      for (int q = 0; q < NPAN; ++q)
 #pragma GCC unroll 8
-      for (int v = 0; v < VPP; ++v) {
-        const int j = q * VPP + v;
-        V ev, od;
-        S::load_bf16_pair(w[q] + (i * 16 + v * L) * 2, ev, od);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r)
-          acc[r][j] = S::fmadd(S::bcast(xp + 2 * i * MR + r), ev, acc[r][j]);
-        if constexpr (kOdd) {
-#pragma GCC unroll 16
-          for (int r = 0; r < MR; ++r)
-            acc[r][j] = S::fmadd(S::bcast(xp + (2 * i + 1) * MR + r), od, acc[r][j]);
+        for (int v = 0; v < VPP; ++v) {
+          const uint16_t* pw = w[q] + (i * 16 + v * L) * 2;
+          wv[q * VPP + v] = half == 0 ? S::bf16_even(pw) : S::bf16_odd(pw);
         }
+#pragma GCC unroll 32
+      for (int r = 0; r < MR; ++r) {
+        const V xb = S::bcast(xp + (2 * i + half) * MR + r);
+#pragma GCC unroll 32
+        for (int j = 0; j < NV; ++j) acc[r][j] = S::fmadd(xb, wv[j], acc[r][j]);
       }
+    }
   }
 
-  // One tile: rows [b0, b0 + MR) of x (packed at xp, k-major), panels [p, p + NPAN).
+  // One tile: rows [b0, b0 + MR) of x, panels [p, p + NPAN). The x values are broadcast from
+  // x's own rows (f32, int8: x0 = x + b0 ldx; the row pointers are loop-invariant), or from the
+  // row block packed k-major (bf16; the dot kernel's parts).
   template <Fmt F, int MR, int NPAN>
-  static void tile(const WeightGemmCall& c, const float* xp, int64_t b0, int64_t p) {
+  static void tile(const WeightGemmCall& c, const float* x0, int64_t b0, int64_t p) {
+    const int64_t ldx = c.ldx;
     constexpr int NV = NPAN * VPP;
     const int64_t K = c.K;
     V acc[MR][NV];
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 16
+#pragma GCC unroll 32
       for (int j = 0; j < NV; ++j) acc[r][j] = S::zero();
 
     if constexpr (F == Fmt::f32 || F == Fmt::int8) {
@@ -104,10 +111,10 @@ struct Impl {
             else
               wv[q * VPP + v] = S::load_i8(w[q] + k * 16 + v * L);
           }
-#pragma GCC unroll 16
+#pragma GCC unroll 32
         for (int r = 0; r < MR; ++r) {
-          const V xb = S::bcast(xp + k * MR + r);
-#pragma GCC unroll 16
+          const V xb = S::bcast(x0 + r * ldx + k);
+#pragma GCC unroll 32
           for (int j = 0; j < NV; ++j) acc[r][j] = S::fmadd(xb, wv[j], acc[r][j]);
         }
       }
@@ -119,10 +126,10 @@ struct Impl {
 #pragma GCC unroll 8
       for (int q = 0; q < NPAN; ++q)
         w[q] = static_cast<const uint16_t*>(c.panels) + (p + q) * K2 * 32;
-      for (int64_t i = 0; i < K / 2; ++i) bf16_pair<MR, NPAN, true>(w, xp, i, acc);
-      if (K % 2) bf16_pair<MR, NPAN, false>(w, xp, K / 2, acc);  // the last k, alone
+      for (int64_t i = 0; i < K / 2; ++i) bf16_pair<MR, NPAN, true>(w, x0, i, acc);
+      if (K % 2) bf16_pair<MR, NPAN, false>(w, x0, K / 2, acc);  // the last k, alone
     } else {
-      S::template dot_tile<MR, NPAN>(c, xp, p, acc);
+      S::template dot_tile<MR, NPAN>(c, x0, p, acc);
     }
     write_back<F, MR, NV>(c, b0, p * 16, acc);
   }
@@ -134,31 +141,32 @@ struct Impl {
     return {&tile<F, I + 1, NPAN>...};
   }
 
-  // Panel groups of S::npan(mr) panels (single panels for what is left at the end), and within a
-  // group every row block.
+  // Where row block i's x starts: x's own rows, or its packed copy.
+  static const float* x_block(const WeightGemmCall& c, int64_t i) {
+    return c.xp ? c.xp + c.block_off[i] : c.x + c.row0[i] * c.ldx;
+  }
+
+  // Panel groups as wide as the tile shape for the call's largest row block allows (S::kNpanA
+  // panels for blocks up to S::kMrA rows, S::kNpanB up to S::kMrB, else 1), single panels for what
+  // is left at the end; within a group, every row block, so that the group's weights come from L3
+  // once and from L1 / L2 for the other blocks.
   template <Fmt F>
   static void panels(const WeightGemmCall& c, int64_t p0, int64_t p1) {
-    static constexpr auto wide =
-        tiles<F, S::kNpanSmall>(std::make_integer_sequence<int, S::kMrSmall>());
-    static constexpr auto mid =
-        tiles<F, S::kNpanLarge>(std::make_integer_sequence<int, S::kMrMax>());
+    static constexpr auto tier_a = tiles<F, S::kNpanA>(std::make_integer_sequence<int, S::kMrA>());
+    static constexpr auto tier_b = tiles<F, S::kNpanB>(std::make_integer_sequence<int, S::kMrB>());
     static constexpr auto one = tiles<F, 1>(std::make_integer_sequence<int, S::kMrMax>());
-    // Every block of a call shares one group width, so that the groups' bounds (and the blocks
-    // they are reused by) line up.
     int64_t max_mr = 0;
     for (int64_t i = 0; i < c.blocks; ++i) max_mr = std::max(max_mr, c.row0[i + 1] - c.row0[i]);
-    const bool small = max_mr <= S::kMrSmall;
-    const int64_t g = small ? S::kNpanSmall : S::kNpanLarge;
+    const TileFn* tier = max_mr <= S::kMrA   ? tier_a.data()
+                         : max_mr <= S::kMrB ? tier_b.data()
+                                             : one.data();
+    const int64_t g = max_mr <= S::kMrA ? S::kNpanA : max_mr <= S::kMrB ? S::kNpanB : 1;
     int64_t p = p0;
     for (; p + g <= p1; p += g)
-      for (int64_t i = 0; i < c.blocks; ++i) {
-        const int64_t mr = c.row0[i + 1] - c.row0[i];
-        (small ? wide[mr - 1] : mid[mr - 1])(c, c.xp + c.block_off[i], c.row0[i], p);
-      }
+      for (int64_t i = 0; i < c.blocks; ++i)
+        tier[c.row0[i + 1] - c.row0[i] - 1](c, x_block(c, i), c.row0[i], p);
     for (; p < p1; ++p)
-      for (int64_t i = 0; i < c.blocks; ++i) {
-        const int64_t mr = c.row0[i + 1] - c.row0[i];
-        one[mr - 1](c, c.xp + c.block_off[i], c.row0[i], p);
-      }
+      for (int64_t i = 0; i < c.blocks; ++i)
+        one[c.row0[i + 1] - c.row0[i] - 1](c, x_block(c, i), c.row0[i], p);
   }
 };
