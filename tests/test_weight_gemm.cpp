@@ -1,8 +1,10 @@
 // weight_gemm and packed weights: every format x kernel (avx2, avx512, the bf16 dot product) x
-// B in {1, 3, 16, 64} x ragged N and K x accumulate x bias against the ref oracle on the same
-// packed weights; the quantisation error against the exact f32 product within a derived bound;
-// pack / unpack round trips (bf16 ties to even, int8 scales and zero rows); thread invariance;
-// the avx2 and avx512 kernels giving the same bits; edge sizes and bad input.
+// B in {1, 3, 7, 16, 30, 64} (every tile shape: 1-4 rows x 4 panels, 5-12 x 2, 13-24 x 1 on
+// AVX-512; 1-2 x 2 and up to 6 (bf16 5) x 1 on AVX2; several row blocks) x ragged N and K x
+// accumulate x bias against the ref oracle on the same packed weights; the quantisation error
+// against the exact f32 product within a derived bound; pack / unpack round trips (bf16 ties to
+// even, int8 scales and zero rows); thread invariance; the avx2 and avx512 kernels giving the
+// same bits; edge sizes and bad input.
 #include <omp.h>
 
 #include <cmath>
@@ -93,6 +95,8 @@ std::string describe(WeightFormat f, WeightKernel k, int64_t B, int64_t N, int64
          (bias ? " bias" : "") + (acc ? " accumulate" : "");
 }
 
+const int64_t kBatches[] = {1, 3, 7, 16, 30, 64};
+
 // Ragged on purpose: N and K not multiples of 16 (a partial last panel, odd K for the bf16
 // pairs), and a few whole-panel shapes; N below one panel; K = 1.
 const std::vector<std::pair<int64_t, int64_t>> kShapes = {
@@ -107,7 +111,7 @@ TEST(WeightGemm, EveryKernelMatchesRefOnTheSameWeights) {
   for (WeightFormat f : kFormats)
     for (auto [N, K] : kShapes) {
       const PackedWeights w = pack_weights(random({N, K}, DType::f32, ++seed), f);
-      for (int64_t B : {1, 3, 16, 64})
+      for (int64_t B : kBatches)
         for (bool acc : {false, true}) {
           const Operands o = make_operands(B, N, K, acc, seed += 10);
           for (bool bias : {false, true}) {
@@ -185,7 +189,7 @@ TEST(WeightGemm, Avx2AndAvx512GiveTheSameBits) {
   for (WeightFormat f : kFormats)
     for (auto [N, K] : kShapes) {
       const PackedWeights w = pack_weights(random({N, K}, DType::f32, ++seed), f);
-      for (int64_t B : {1, 3, 16, 64}) {
+      for (int64_t B : kBatches) {
         const Operands o = make_operands(B, N, K, true, seed += 10);
         EXPECT_TRUE(bitwise_equal(run(o, w, WeightKernel::avx2, true, true),
                                   run(o, w, WeightKernel::avx512, true, true)))
