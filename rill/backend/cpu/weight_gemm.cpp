@@ -185,9 +185,13 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
   c.row0 = row0.data();
   c.block_off = block_off.data();
 
+  // Threads take contiguous ranges of panels. A call below the threshold runs here without
+  // entering a parallel region at all (even a one-thread region costs a library call).
   const int64_t P = w.panels();
-  const bool parallel = B * N * K >= weight_gemm_parallel_min_macs() && !omp_in_parallel() && P > 1;
-#pragma omp parallel if (parallel)
+  if (P < 2 || B * N * K < weight_gemm_parallel_min_macs() || omp_in_parallel() ||
+      omp_get_max_threads() < 2)
+    return fn(c, 0, P);
+#pragma omp parallel
   {
     const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
     fn(c, P * t / T, P * (t + 1) / T);
