@@ -11,7 +11,11 @@
 // and AVX-512, the better one; each thread its share) and oneDNN's sgemm at 2048^3. "of_bw" is the
 // weight bytes a call reads per second over that bandwidth, "of_peak" GFLOP/s over that peak.
 // Times are medians over repetitions, the variants interleaved within each repetition.
-// Usage: bench_weight_gemm [--quick] [--reps N] [--section shapes|model|threads]
+// Usage: bench_weight_gemm [--quick] [--reps N] [--section shapes|model|threads] [--one-copy]
+//                          [--dot] [--only NAME,NAME...]
+//   --one-copy  per product, the same weights every call (from L2 when they fit)
+//   --dot       also the bf16 VDPBF16PS kernel (left out by default: see the note it prints)
+//   --only      only the kernels whose names contain one of these substrings
 #include <dnnl.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -171,14 +175,15 @@ struct Variant {
   WeightKernel kernel;  // otherwise this kernel
 };
 
-std::vector<Variant> variants() {
+std::vector<Variant> variants(bool with_dot) {
   const WeightKernel best =
       cpu::simd_level_supported(cpu::SimdLevel::avx512) ? WeightKernel::avx512 : WeightKernel::avx2;
   std::vector<Variant> v = {{"oneDNN sgemm f32", WeightFormat::f32, true, best}};
   for (WeightFormat f : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8}) {
     v.push_back({nullptr, f, false, best});
     if (best != WeightKernel::avx2) v.push_back({nullptr, f, false, WeightKernel::avx2});
-    if (f == WeightFormat::bf16 && cpu::weight_kernel_supported(WeightKernel::avx512_bf16_dot, f))
+    if (f == WeightFormat::bf16 && with_dot &&
+        cpu::weight_kernel_supported(WeightKernel::avx512_bf16_dot, f))
       v.push_back({nullptr, f, false, WeightKernel::avx512_bf16_dot});
   }
   return v;
@@ -214,7 +219,7 @@ void call(const Variant& v, const Weights& w, const float* x, int64_t B, float* 
 }
 
 // Median seconds per run of each variant's `once` (variants interleaved per repetition; each
-// timing covers enough runs to last about 2 ms).
+// timing covers enough runs to last about 1 ms).
 struct Times {
   std::vector<double> median, best;
 };
@@ -225,7 +230,7 @@ Times time_variants(const std::vector<std::function<void()>>& once, int reps) {
     once[i]();
     const auto a = Clock::now();
     once[i]();
-    runs[i] = std::clamp(int(2e-3 / std::max(seconds(a), 1e-7)), 1, 100000);
+    runs[i] = std::clamp(int(1e-3 / std::max(seconds(a), 1e-7)), 1, 100000);
   }
   std::vector<std::vector<double>> t(once.size());
   for (int r = 0; r < reps; ++r)
@@ -258,14 +263,21 @@ size_t f32_index(const std::vector<Variant>& vars) {
 
 int main(int argc, char** argv) {
   bool quick = false;
-  int reps = 9;
+  int reps = 15;
   std::string section = "all";
+  std::string only;  // run only the kernels whose names contain one of these (a,b,...)
+  bool one_copy = false;
+  bool with_dot = false;  // the VDPBF16PS kernel: it slows the kernels run after it (see below)  //
+                          // per product: the same weights every call (from L2 when they fit)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--section") && i + 1 < argc) section = argv[++i];
+    if (!std::strcmp(argv[i], "--one-copy")) one_copy = true;
+    if (!std::strcmp(argv[i], "--dot")) with_dot = true;
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
-  if (quick) reps = 3;
+  if (quick) reps = 5;
   auto want = [&](const char* s) { return section == "all" || section == s; };
   const int max_threads = std::min(2, omp_get_max_threads());
   const char* policy = std::getenv("OMP_WAIT_POLICY");
@@ -301,15 +313,30 @@ int main(int argc, char** argv) {
                 has512 ? cols[1].c_str() : "-", lim.bw[th], lim.peak[th]);
   }
 
-  const std::vector<Variant> vars = variants();
+  std::vector<Variant> vars = variants(with_dot);
+  if (!only.empty())
+    vars.erase(std::remove_if(vars.begin(), vars.end(),
+                              [&](const Variant& v) {
+                                // a comma-separated list of substrings, any of which keeps it
+                                const std::string name = variant_name(v);
+                                size_t a = 0;
+                                while (a <= only.size()) {
+                                  const size_t b = std::min(only.find(',', a), only.size());
+                                  if (name.find(only.substr(a, b - a)) != std::string::npos)
+                                    return false;
+                                  a = b + 1;
+                                }
+                                return true;
+                              }),
+               vars.end());
   const size_t i32 = f32_index(vars);
   std::printf("\n## Dispatch\n\nweight_gemm's choice at this SIMD level: ");
   for (WeightFormat f : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8})
     for (int64_t B : {1, 64})
       std::printf("%s B=%lld: %s; ", weight_format_name(f), (long long)B,
                   cpu::weight_kernel_name(cpu::weight_gemm_kernel(f, B)));
-  std::printf("parallel from %lld multiply-adds.\n",
-              (long long)cpu::weight_gemm_parallel_min_macs());
+  std::printf("on several threads from an estimated %.1f us.\n",
+              cpu::weight_gemm_parallel_min_us());
 
   const int64_t maxB = 64, maxD = 1024;
   Tensor xt = Tensor::randn({maxB, maxD}, 7), yt = Tensor::zeros({maxB, maxD});
@@ -330,7 +357,8 @@ int main(int argc, char** argv) {
   }
   for (const Shape2& s : shapes) {
     if (!want("shapes")) break;
-    const int64_t copies = std::max<int64_t>(1, int64_t(kModelBytes / (s.N * s.K * 4) + 0.999));
+    const int64_t copies =
+        one_copy ? 1 : std::max<int64_t>(1, int64_t(kModelBytes / (s.N * s.K * 4) + 0.999));
     std::vector<Weights> ws;
     for (int64_t c = 0; c < copies; ++c) ws.push_back(make_weights(s.N, s.K, 100 + c));
     for (int64_t B : batches)
@@ -398,37 +426,43 @@ int main(int argc, char** argv) {
   // --- where a second thread starts to pay ---
   if (max_threads >= 2 && want("threads")) {
     std::printf(
-        "\n## Second thread: 1 thread vs 2 forced (threshold 0), f32, dispatcher's kernel, "
-        "weights cycled as above\n\n| B x N x K | multiply-adds | 1 thread us | 2 threads "
-        "us | 2 vs 1 |\n|---|---|---|---|---|\n");
-    const int64_t saved = cpu::weight_gemm_parallel_min_macs();
-    cpu::set_weight_gemm_parallel_min_macs(0);
-    const Variant own = vars[i32];
-    for (auto [B, N, K] : std::vector<std::array<int64_t, 3>>{{1, 64, 64},
-                                                              {1, 64, 256},
-                                                              {1, 256, 256},
-                                                              {1, 256, 1024},
-                                                              {4, 64, 256},
-                                                              {4, 256, 256},
-                                                              {16, 64, 64},
-                                                              {16, 64, 256},
-                                                              {16, 256, 256}}) {
-      const int64_t copies = std::max<int64_t>(1, int64_t(kModelBytes / (N * K * 4) + 0.999));
-      std::vector<Weights> ws;
-      for (int64_t c = 0; c < copies; ++c) ws.push_back(make_weights(N, K, 300 + c));
-      std::vector<std::function<void()>> fns;
-      for (int th : {1, 2})
-        fns.push_back([&, th] {
-          omp_set_num_threads(th);
-          for (const Weights& w : ws) call(own, w, x, B, y);
-        });
-      const Times t = time_variants(fns, reps);
-      std::printf("| %lldx%lldx%lld | %lld | %.2f (%.2f) | %.2f (%.2f) | %.2f |\n", (long long)B,
-                  (long long)N, (long long)K, (long long)(B * N * K), t.median[0] / copies * 1e6,
-                  t.best[0] / copies * 1e6, t.median[1] / copies * 1e6, t.best[1] / copies * 1e6,
-                  t.median[1] / t.median[0]);
+        "\n## Second thread: one thread against two forced (threshold 0), the dispatcher's "
+        "kernel, weights cycled as above; `est` is weight_gemm_estimate_us, and calls with est "
+        "below %.1f us run on one thread\n\n| format | B x N x K | est us | 1 thread us | 2 "
+        "threads us | 2 vs 1 |\n|---|---|---|---|---|---|\n",
+        cpu::weight_gemm_parallel_min_us());
+    const double saved = cpu::weight_gemm_parallel_min_us();
+    cpu::set_weight_gemm_parallel_min_us(0);
+    for (WeightFormat f : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8}) {
+      const Variant v{nullptr, f, false, cpu::weight_gemm_kernel(f, 1)};
+      for (auto [B, N, K] : std::vector<std::array<int64_t, 3>>{{1, 64, 256},
+                                                                {1, 128, 256},
+                                                                {1, 256, 256},
+                                                                {1, 1024, 256},
+                                                                {4, 64, 256},
+                                                                {4, 256, 256},
+                                                                {16, 64, 64},
+                                                                {16, 64, 256},
+                                                                {16, 256, 256}}) {
+        const int64_t copies = std::max<int64_t>(1, int64_t(kModelBytes / (N * K * 4) + 0.999));
+        std::vector<Weights> ws;
+        for (int64_t c = 0; c < copies; ++c) ws.push_back(make_weights(N, K, 300 + c));
+        std::vector<std::function<void()>> fns;
+        for (int th : {1, 2})
+          fns.push_back([&, th] {
+            omp_set_num_threads(th);
+            for (const Weights& w : ws) call(v, w, x, B, y);
+          });
+        const Times t = time_variants(fns, reps);
+        std::printf("| %s | %lldx%lldx%lld | %.1f | %.2f (%.2f) | %.2f (%.2f) | %.2f |\n",
+                    weight_format_name(f), (long long)B, (long long)N, (long long)K,
+                    cpu::weight_gemm_estimate_us(ws[0].packed[int(f)], B),
+                    t.median[0] / copies * 1e6, t.best[0] / copies * 1e6,
+                    t.median[1] / copies * 1e6, t.best[1] / copies * 1e6,
+                    t.median[1] / t.median[0]);
+      }
     }
-    cpu::set_weight_gemm_parallel_min_macs(saved);
+    cpu::set_weight_gemm_parallel_min_us(saved);
   }
   std::printf("\nload average at end: %s\n", loadavg().c_str());
   return 0;

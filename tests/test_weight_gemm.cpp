@@ -201,8 +201,8 @@ TEST(WeightGemm, Avx2AndAvx512GiveTheSameBits) {
 // Every kernel, 1, 2 and 3 threads, the threshold lowered so that every call is split (19
 // panels over 3 threads: ranges that cut panel groups).
 TEST(WeightGemm, ThreadInvariant) {
-  const int64_t saved = cpu::weight_gemm_parallel_min_macs();
-  cpu::set_weight_gemm_parallel_min_macs(0);
+  const double saved = cpu::weight_gemm_parallel_min_us();
+  cpu::set_weight_gemm_parallel_min_us(0);
   uint64_t seed = 1300;
   for (WeightFormat f : kFormats) {
     const PackedWeights w = pack_weights(random({301, 263}, DType::f32, ++seed), f);
@@ -215,7 +215,7 @@ TEST(WeightGemm, ThreadInvariant) {
       }
     }
   }
-  cpu::set_weight_gemm_parallel_min_macs(saved);
+  cpu::set_weight_gemm_parallel_min_us(saved);
 }
 
 // The dispatcher's own choice, under each SIMD level this CPU has (RILL_ISA=avx2 sets the first

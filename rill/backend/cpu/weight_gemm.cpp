@@ -20,9 +20,13 @@ namespace rill::cpu {
 
 namespace {
 
-// Below this many multiply-adds (B * N * K) a call runs on one thread: waking the second costs
-// more than it saves. Measured with bench_weight_gemm (see its table): TODO.
-std::atomic<int64_t> g_parallel_min_macs{int64_t(1) << 16};
+// One core's rates for the estimate: about 27 GB/s reading from L3 and 110 GFLOP/s of f32 FMA
+// (AVX-512, Emerald Rapids, bench_weight_gemm; a Zen 4 without AVX-512 has about 60 GB/s and 81).
+constexpr double kBytesPerUs = 25e3, kMacsPerUs = 50e3;
+
+// Calls estimated below this run on one thread. Measured with bench_weight_gemm's last table
+// (one thread against two, GOMP's default wait policy): TODO.
+std::atomic<double> g_parallel_min_us{4.0};
 
 const WeightKernels& kernels_for(WeightKernel k) {
   return k == WeightKernel::avx2 ? avx2::weight_kernels() : avx512::weight_kernels();
@@ -64,17 +68,22 @@ bool weight_kernel_supported(WeightKernel k, WeightFormat format) {
   return false;
 }
 
+// AVX-512 wherever the level allows, for every format and B: measured at least as fast as AVX2
+// everywhere (equal where one core's L3 bandwidth bounds both, B = 1; about 1.5-2x at B >= 16).
+// Never the dot kernel: x must go in as three bf16 parts to keep f32 accuracy, so it issues three
+// VDPBF16PS where the shift kernel issues two FMAs (plus a shift or mask shared by all rows);
+// measured 1.2-1.5x slower at B = 1 and 3-5x at B >= 4.
 WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B) {
-  const SimdLevel level = simd_level();
-  if (level == SimdLevel::avx2) return WeightKernel::avx2;
-  return WeightKernel::avx512;
+  return simd_level() == SimdLevel::avx2 ? WeightKernel::avx2 : WeightKernel::avx512;
 }
 
-int64_t weight_gemm_parallel_min_macs() {
-  return g_parallel_min_macs.load(std::memory_order_relaxed);
+double weight_gemm_parallel_min_us() { return g_parallel_min_us.load(std::memory_order_relaxed); }
+void set_weight_gemm_parallel_min_us(double us) {
+  g_parallel_min_us.store(us, std::memory_order_relaxed);
 }
-void set_weight_gemm_parallel_min_macs(int64_t macs) {
-  g_parallel_min_macs.store(macs, std::memory_order_relaxed);
+
+double weight_gemm_estimate_us(const PackedWeights& w, int64_t B) {
+  return std::max(double(w.bytes()) / kBytesPerUs, double(B) * w.n() * w.k() / kMacsPerUs);
 }
 
 void weight_gemm(const float* x, int64_t B, int64_t ldx, const PackedWeights& w, const float* bias,
@@ -188,8 +197,8 @@ void weight_gemm_with(WeightKernel kernel, const float* x, int64_t B, int64_t ld
   // Threads take contiguous ranges of panels. A call below the threshold runs here without
   // entering a parallel region at all (even a one-thread region costs a library call).
   const int64_t P = w.panels();
-  if (P < 2 || B * N * K < weight_gemm_parallel_min_macs() || omp_in_parallel() ||
-      omp_get_max_threads() < 2)
+  if (P < 2 || omp_get_max_threads() < 2 || omp_in_parallel() ||
+      weight_gemm_estimate_us(w, B) < weight_gemm_parallel_min_us())
     return fn(c, 0, P);
 #pragma omp parallel
   {

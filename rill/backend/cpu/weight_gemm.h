@@ -2,11 +2,13 @@
 // matrix products of generation, where B rows of x (streams stepping together, 1..64) meet a
 // weight matrix that is read once per call for all of them. f32 accumulation in every format.
 //
-// Kernels (hand-written, chosen at run time, see weight_gemm.cpp for the measurements):
+// Kernels (hand-written, chosen at run time by weight_gemm_kernel; the measurements behind the
+// choices are in weight_gemm.cpp and bench/bench_weight_gemm.cpp):
 //   avx2             AVX2 + FMA (the build baseline), every format; bf16 and int8 converted to f32
-//                    in registers (a shift / a sign extension and a convert).
-//   avx512           the same at 16 lanes.
-//   avx512_bf16_dot  bf16 only: VDPBF16PS on x split exactly into three bf16 parts.
+//                    in registers (a shift or mask / a sign extension and a convert).
+//   avx512           the same at 16 lanes; the default wherever the CPU has AVX-512.
+//   avx512_bf16_dot  bf16 only: VDPBF16PS on x split exactly into three bf16 parts. Slower than
+//                    avx512 at every B measured, so only weight_gemm_with runs it.
 // Deterministic: threads split the output channels, and every output element is one chain of
 // FMAs in k order that no tile shape or thread count changes. The avx2 and avx512 kernels give
 // the same bits (the same chain per lane); the dot kernel rounds differently (its own chain).
@@ -34,10 +36,15 @@ WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B);
 void weight_gemm(const float* x, int64_t B, int64_t ldx, const PackedWeights& w, const float* bias,
                  float* y, int64_t ldy, bool accumulate);
 
-// Calls with fewer multiply-adds than this (B * N * K) run on one thread: waking another costs
-// more than it saves (the default is measured; see weight_gemm.cpp). Settable for benchmarks.
-int64_t weight_gemm_parallel_min_macs();
-void set_weight_gemm_parallel_min_macs(int64_t macs);
+// A call runs on several threads when its estimated one-thread time is at least this many
+// microseconds: weight_gemm_estimate_us says what a call costs, and below the threshold waking
+// a second thread costs more than it saves (the default is measured; see weight_gemm.cpp).
+// Settable for benchmarks and tests (0 splits every call with two or more panels).
+double weight_gemm_parallel_min_us();
+void set_weight_gemm_parallel_min_us(double us);
+// The rough one-thread time of a call: its weight bytes at an L3 read rate, or its multiply-adds
+// at an FMA rate, whichever is longer (constants for one core of the machines in ENVIRONMENT.md).
+double weight_gemm_estimate_us(const PackedWeights& w, int64_t B);
 
 // The same with a given kernel, whatever the dispatch rule says (tests and benchmarks; it must be
 // supported).
