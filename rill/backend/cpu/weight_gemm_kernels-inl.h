@@ -4,13 +4,14 @@
 //
 // Layout and blocking. A tile is MR rows of x by NPAN panels of 16 output channels, its MR x
 // (NPAN * 16 / S::L) accumulators held in registers over the whole of K: per k it loads NPAN x 16
-// weights once (converting bf16 / int8 to f32 in registers) and applies them to the MR rows, whose
-// x values are broadcast from the packed row block (k-major, so one pointer and constant offsets
-// serve all rows). Tiles run panel group by panel group, and within a group over every row block,
-// so a group's weights come from L3 (or memory) once per call and from L1/L2 for the other
-// blocks. Every output element is one chain of FMAs in k order (pairs of k for the bf16 dot
-// product) started at 0, then * scale (int8), + bias, + y (accumulate): its value depends neither
-// on the tile shape nor on which thread runs it.
+// weights once (converting bf16 / int8 to f32 in registers) and applies them to the MR rows, each
+// row's x[k] broadcast from memory (from x's rows for f32 and int8, from a k-major packed copy of
+// the row block for bf16). The call's rows are cut into as few blocks as the largest tile allows;
+// tiles run panel group by panel group, and within a group over every row block, so a group's
+// weights come from L3 (or memory) once per call and from L1 / L2 for the other blocks. Every
+// output element is one chain of FMAs in k order (pairs of k for the bf16 dot product) started
+// at 0, then * scale (int8), + bias, + y (accumulate): its value depends neither on the tile
+// shape nor on which thread runs it.
 
 enum class Fmt { f32, bf16, int8, bf16_dot };
 
