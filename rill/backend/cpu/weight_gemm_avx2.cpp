@@ -26,10 +26,12 @@ namespace {
 struct S {
   using V = __m256;
   static constexpr int L = 8;
-  // Tile shapes: up to 2 rows x 2 panels (8 accumulators, 4 weight vectors), else up to 6 rows x
-  // 1 panel (12 accumulators, 2 weight vectors, a broadcast); bf16 up to 5 rows, as its shift
-  // needs the raw pairs in a register (VEX shifts take no memory operand) and 6 rows spill.
-  static constexpr int kMrA = 2, kNpanA = 2;
+  // Tile shapes: 1 row x 4 panels (8 accumulators: eight FMA chains, so that B = 1 is not bound
+  // by FMA latency where L3 is fast, e.g. about 60 GB/s a core on Zen 4), 2 rows x 2 panels, else
+  // up to 6 rows x 1 panel (12 accumulators, 2 weight vectors, a broadcast); bf16 up to 5 rows,
+  // as its shift needs the raw pairs in a register (VEX shifts take no memory operand) and 6
+  // rows spill.
+  static constexpr int kMrA = 1, kNpanA = 4;
   static constexpr int kMrB = 2, kNpanB = 2;
   static constexpr int kMrMax = 6;
 

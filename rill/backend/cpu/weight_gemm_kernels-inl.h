@@ -63,6 +63,21 @@ struct Impl {
                                                       const float* xp, int64_t i,
                                                       V (&acc)[MR][NPAN * VPP]) {
     constexpr int NV = NPAN * VPP;
+    if constexpr (MR == 1) {  // each converted vector is used once: convert it where it is used
+#pragma GCC unroll 2
+      for (int half = 0; half < (kOdd ? 2 : 1); ++half) {
+        const V xb = S::bcast(xp + 2 * i + half);
+#pragma GCC unroll 8
+        for (int q = 0; q < NPAN; ++q)
+#pragma GCC unroll 8
+          for (int v = 0; v < VPP; ++v) {
+            const uint16_t* pw = w[q] + (i * 16 + v * L) * 2;
+            acc[0][q * VPP + v] =
+                S::fmadd(xb, half == 0 ? S::bf16_even(pw) : S::bf16_odd(pw), acc[0][q * VPP + v]);
+          }
+      }
+      return;
+    }
 #pragma GCC unroll 2
     for (int half = 0; half < (kOdd ? 2 : 1); ++half) {
       V wv[NV];
