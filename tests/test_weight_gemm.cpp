@@ -1,6 +1,7 @@
 // weight_gemm and packed weights: every format x kernel (avx2, avx512, the bf16 dot product) x
-// B in {1, 3, 7, 16, 30, 64} (every tile shape: 1-4 rows x 4 panels, 5-12 x 2, 13-24 x 1 on
-// AVX-512; 1-2 x 2 and up to 6 (bf16 5) x 1 on AVX2; several row blocks) x ragged N and K x
+// B in {1, 3, 7, 16, 30, 64} (every tier of tile shapes: on AVX-512 up to 4 rows x 4 panels,
+// 12 x 2 and 24 x 1, f32 and int8 in row blocks of at most 8 rows, bf16 of 24; on AVX2 1 x 4,
+// 2 x 2 and up to 6 (bf16 5) x 1; several row blocks; single panels left over) x ragged N and K x
 // accumulate x bias against the ref oracle on the same packed weights; the quantisation error
 // against the exact f32 product within a derived bound; pack / unpack round trips (bf16 ties to
 // even, int8 scales and zero rows); thread invariance; the avx2 and avx512 kernels giving the
