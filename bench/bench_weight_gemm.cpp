@@ -16,6 +16,8 @@
 //   --one-copy  per product, the same weights every call (from L2 when they fit)
 //   --dot       also the bf16 VDPBF16PS kernel (left out by default: see the note it prints)
 //   --only      only the kernels whose names contain one of these substrings
+//   --threads   per product and model step, only this many threads (the limits and the
+//               threads table still measure 1 and 2)
 #include <dnnl.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -272,26 +274,31 @@ int main(int argc, char** argv) {
   std::string section = "all";
   std::string only;  // run only the kernels whose names contain one of these (a,b,...)
   bool one_copy = false;
-  bool with_dot = false;  // the VDPBF16PS kernel: it slows the kernels run after it (see below)  //
-                          // per product: the same weights every call (from L2 when they fit)
+  bool with_dot = false;
+  int only_threads = 0;  // per product and model step: only this thread count  // the VDPBF16PS
+                         // kernel: it slows the kernels run after it (see below)  // per product:
+                         // the same weights every call (from L2 when they fit)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--section") && i + 1 < argc) section = argv[++i];
     if (!std::strcmp(argv[i], "--one-copy")) one_copy = true;
     if (!std::strcmp(argv[i], "--dot")) with_dot = true;
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) only_threads = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
   }
   if (quick) reps = 5;
   auto want = [&](const char* s) { return section == "all" || section == s; };
-  const int max_threads = std::min(2, omp_get_max_threads());
+  const int hw_threads = std::min(2, omp_get_max_threads());
+  const int max_threads = only_threads ? only_threads : hw_threads;
+  const int min_threads = only_threads ? only_threads : 1;
   const char* policy = std::getenv("OMP_WAIT_POLICY");
 
   std::printf("# weight_gemm: y[B, N] = x[B, K] W^T with packed weights\n\n");
   std::printf("- CPU: %s; AVX-512: %s\n", cpu_model().c_str(), avx512_flags().c_str());
   std::printf("- SIMD level: %s (best here %s); threads up to %d; OMP_WAIT_POLICY=%s\n",
               cpu::simd_level_name(cpu::simd_level()), cpu::simd_level_name(cpu::simd_level_best()),
-              max_threads, policy ? policy : "(unset)");
+              hw_threads, policy ? policy : "(unset)");
   std::printf(
       "- load average at start: %s; times are medians of %d repetitions (best in "
       "brackets)\n",
@@ -305,7 +312,7 @@ int main(int argc, char** argv) {
       "4 / 8 streams | AVX-512 1 / 2 / 4 / 8 streams | bound GB/s | sgemm GFLOP/s "
       "|\n|---|---|---|---|---|\n");
   const bool has512 = cpu::simd_level_supported(cpu::SimdLevel::avx512);
-  for (int th = 1; th <= max_threads; ++th) {
+  for (int th = 1; th <= hw_threads; ++th) {
     std::string cols[2];
     for (int wide = 0; wide <= int(has512); ++wide)
       for (int streams : {1, 2, 4, 8}) {
@@ -367,7 +374,7 @@ int main(int argc, char** argv) {
     std::vector<Weights> ws;
     for (int64_t c = 0; c < copies; ++c) ws.push_back(make_weights(s.N, s.K, 100 + c));
     for (int64_t B : batches)
-      for (int th = 1; th <= max_threads; ++th) {
+      for (int th = min_threads; th <= max_threads; ++th) {
         omp_set_num_threads(th);
         std::vector<std::function<void()>> fns;
         for (const Variant& v : vars)
@@ -406,7 +413,7 @@ int main(int argc, char** argv) {
     double macs = 0;
     for (const Weights& w : model) macs += double(w.N * w.K);
     for (int64_t B : batches)
-      for (int th = 1; th <= max_threads; ++th) {
+      for (int th = min_threads; th <= max_threads; ++th) {
         omp_set_num_threads(th);
         std::vector<std::function<void()>> fns;
         for (const Variant& v : vars)
@@ -429,7 +436,7 @@ int main(int argc, char** argv) {
   }
 
   // --- where a second thread starts to pay ---
-  if (max_threads >= 2 && want("threads")) {
+  if (hw_threads >= 2 && want("threads")) {
     std::printf(
         "\n## Second thread: one thread against two forced (threshold 0), the dispatcher's "
         "kernel, weights cycled as above; `est` is weight_gemm_estimate_us, and calls with est "
