@@ -33,6 +33,7 @@ struct S {
   // rows spill.
   static constexpr int kMrA = 1, kNpanA = 4;
   static constexpr int kMrB = 2, kNpanB = 2;
+  static constexpr bool kBf16OnePass = false;  // see bf16_pair
   static constexpr int kMrMax = 6;
 
   // Lane masks for maskload / maskstore: the first m lanes set.

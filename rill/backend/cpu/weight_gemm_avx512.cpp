@@ -30,14 +30,14 @@ struct S {
   using V = __m512;
   static constexpr int L = 16;
   // Tile shapes (rows x panels), at most 24 accumulators: up to 4 rows x 4 panels (B = 1 keeps
-  // four independent FMA chains), up to 12 x 2, up to 24 x 1. Row blocks: f32 and int8 at most
-  // 8 rows (8 x 2 tiles), bf16 at most 24. Measured at B = 16 and 64 from L3 (one thread,
-  // GFLOP/s, best of 21 runs): f32 with blocks of 8 / 12 / 24 rows 121-128 / 121-127 / 101-113
-  // at B = 16 and 154-159 / 147-151 / 95-118 at B = 64 (an f32 or int8 tile reads x from its
-  // rows, and 16-24 row pointers no longer fit in registers); int8 likewise; bf16 (whose x is
-  // packed, one pointer) 136-154 with 16-row blocks against 127-142 with 8.
+  // four independent FMA chains), up to 12 x 2, up to 24 x 1. Row blocks of at most 8 rows (8 x
+  // 2 tiles; the dot kernel, whose x is packed, up to 24): a tile reads x from its rows, and more
+  // row pointers than that no longer fit in registers. Measured at B = 16 and 64 from L3 (f32,
+  // one thread, GFLOP/s, best of 21): blocks of 8 / 12 / 24 rows 121-128 / 121-127 / 101-113 at
+  // B = 16 and 154-159 / 147-151 / 95-118 at B = 64; int8 likewise.
   static constexpr int kMrA = 4, kNpanA = 4;
   static constexpr int kMrB = 12, kNpanB = 2;
+  static constexpr bool kBf16OnePass = true;  // see bf16_pair
   static constexpr int kMrMax = 24;
 
   static __mmask16 first(int m) { return static_cast<__mmask16>((1u << m) - 1); }
@@ -98,7 +98,7 @@ const WeightKernels kKernels = {&Impl<S>::panels<Fmt::f32>,
                                 &Impl<S>::panels<Fmt::bf16>,
                                 &Impl<S>::panels<Fmt::int8>,
                                 &Impl<S>::panels<Fmt::bf16_dot>,
-                                {8, S::kMrMax, 8, S::kMrMax}};
+                                {8, 8, 8, S::kMrMax}};
 
 }  // namespace
 }  // namespace rill::cpu::avx512

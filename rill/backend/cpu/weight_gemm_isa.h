@@ -15,10 +15,9 @@ struct WeightGemmCall {
   int64_t ldx = 0;
   const int64_t* row0 = nullptr;  // [blocks + 1]
   int64_t blocks = 0;
-  // x packed per row block (bf16 and the dot kernel; null for f32 and int8, which read x itself):
-  // block i at block_off[i], k-major, xp[block_off[i] + k * mr + r] = x[row0[i] + r, k]. The dot
-  // kernel's are three planes (x's hi, mid and lo bf16 parts), plane_stride dwords apart, of
-  // dwords holding pairs of k: (i, r) = (x[row0 + r, 2i], x[row0 + r, 2i + 1]).
+  // The dot kernel's x (null for the others, which read x itself): three planes (x's hi, mid
+  // and lo bf16 parts), plane_stride dwords apart, each holding row block i at block_off[i],
+  // k-pair-major: dword (i, r) = the pair (x[row0 + r, 2i], x[row0 + r, 2i + 1]).
   const float* xp = nullptr;
   const int64_t* block_off = nullptr;  // [blocks]
   int64_t plane_stride = 0;

@@ -5,8 +5,8 @@
 // Layout and blocking. A tile is MR rows of x by NPAN panels of 16 output channels, its MR x
 // (NPAN * 16 / S::L) accumulators held in registers over the whole of K: per k it loads NPAN x 16
 // weights once (converting bf16 / int8 to f32 in registers) and applies them to the MR rows, each
-// row's x[k] broadcast from memory (from x's rows for f32 and int8, from a k-major packed copy of
-// the row block for bf16). The call's rows are cut into as few blocks as the largest tile allows;
+// row's x[k] broadcast from memory, from x's own rows (the dot kernel: from x's bf16 parts, packed
+// k-major by row block). The call's rows are cut into as few blocks as the largest tile allows;
 // tiles run panel group by panel group, and within a group over every row block, so a group's
 // weights come from L3 (or memory) once per call and from L1 / L2 for the other blocks. Every
 // output element is one chain of FMAs in k order (pairs of k for the bf16 dot product) started
@@ -53,20 +53,21 @@ struct Impl {
     }
   }
 
-  // One pair of k (2i, 2i + 1; only 2i when kOdd is false) of a bf16 tile: the even halves of
-  // the pairs converted and applied to every row, then the odd halves, so that NV converted
-  // vectors and one broadcast live at once (with both halves held, 6 rows x 4 panels spill).
-  // x comes packed k-major (xp[k * MR + r]): read from its rows, the two passes over them kept
-  // a pointer per row live across the pair, and GCC spilled them (up to 87 reloads a pair).
+  // One pair of k (2i, 2i + 1; only 2i when kOdd is false) of a bf16 tile, x read from its rows.
+  // With 32 registers (S::kBf16OnePass) both halves of the pairs are converted first and each
+  // row takes both, in one pass over the rows. With 16, the even halves are converted and applied
+  // to every row, then the odd halves, so that NV converted vectors live at once; but two passes
+  // keep every row pointer live across the pair, which at 32 registers cost up to 25 reloads a
+  // pair for 7 x 2 tiles.
   template <int MR, int NPAN, bool kOdd>
   [[gnu::always_inline]] static inline void bf16_pair(const uint16_t* const (&w)[NPAN],
-                                                      const float* xp, int64_t i,
+                                                      const float* x, int64_t ldx, int64_t i,
                                                       V (&acc)[MR][NPAN * VPP]) {
     constexpr int NV = NPAN * VPP;
     if constexpr (MR == 1) {  // each converted vector is used once: convert it where it is used
 #pragma GCC unroll 2
       for (int half = 0; half < (kOdd ? 2 : 1); ++half) {
-        const V xb = S::bcast(xp + 2 * i + half);
+        const V xb = S::bcast(x + 2 * i + half);
 #pragma GCC unroll 8
         for (int q = 0; q < NPAN; ++q)
 #pragma GCC unroll 8
@@ -75,6 +76,27 @@ struct Impl {
             acc[0][q * VPP + v] =
                 S::fmadd(xb, half == 0 ? S::bf16_even(pw) : S::bf16_odd(pw), acc[0][q * VPP + v]);
           }
+      }
+      return;
+    }
+    if constexpr (S::kBf16OnePass && kOdd) {  // registers for both halves: one pass over rows
+      V ev[NV], od[NV];
+#pragma GCC unroll 8
+      for (int q = 0; q < NPAN; ++q)
+#pragma GCC unroll 8
+        for (int v = 0; v < VPP; ++v) {
+          const uint16_t* pw = w[q] + (i * 16 + v * L) * 2;
+          ev[q * VPP + v] = S::bf16_even(pw);
+          od[q * VPP + v] = S::bf16_odd(pw);
+        }
+#pragma GCC unroll 32
+      for (int r = 0; r < MR; ++r) {
+        const V xe = S::bcast(x + r * ldx + 2 * i), xo = S::bcast(x + r * ldx + 2 * i + 1);
+#pragma GCC unroll 32
+        for (int j = 0; j < NV; ++j) {
+          acc[r][j] = S::fmadd(xe, ev[j], acc[r][j]);
+          acc[r][j] = S::fmadd(xo, od[j], acc[r][j]);
+        }
       }
       return;
     }
@@ -90,7 +112,7 @@ struct Impl {
         }
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const V xb = S::bcast(xp + (2 * i + half) * MR + r);
+        const V xb = S::bcast(x + r * ldx + 2 * i + half);
 #pragma GCC unroll 32
         for (int j = 0; j < NV; ++j) acc[r][j] = S::fmadd(xb, wv[j], acc[r][j]);
       }
@@ -98,8 +120,8 @@ struct Impl {
   }
 
   // One tile: rows [b0, b0 + MR) of x, panels [p, p + NPAN). The x values are broadcast from
-  // x's own rows (f32, int8: x0 = x + b0 ldx; the row pointers are loop-invariant), or from the
-  // row block packed k-major (bf16; the dot kernel's parts).
+  // x's own rows (x0 = x + b0 ldx; the row pointers are loop-invariant), or for the dot kernel
+  // from its packed parts.
   template <Fmt F, int MR, int NPAN>
   static void tile(const WeightGemmCall& c, const float* x0, int64_t b0, int64_t p) {
     const int64_t ldx = c.ldx;
@@ -142,8 +164,8 @@ struct Impl {
 #pragma GCC unroll 8
       for (int q = 0; q < NPAN; ++q)
         w[q] = static_cast<const uint16_t*>(c.panels) + (p + q) * K2 * 32;
-      for (int64_t i = 0; i < K / 2; ++i) bf16_pair<MR, NPAN, true>(w, x0, i, acc);
-      if (K % 2) bf16_pair<MR, NPAN, false>(w, x0, K / 2, acc);  // the last k, alone
+      for (int64_t i = 0; i < K / 2; ++i) bf16_pair<MR, NPAN, true>(w, x0, ldx, i, acc);
+      if (K % 2) bf16_pair<MR, NPAN, false>(w, x0, ldx, K / 2, acc);  // the last k, alone
     } else {
       S::template dot_tile<MR, NPAN>(c, x0, p, acc);
     }
@@ -157,7 +179,7 @@ struct Impl {
     return {&tile<F, I + 1, NPAN>...};
   }
 
-  // Where row block i's x starts: x's own rows, or its packed copy.
+  // Where row block i's x starts: x's own rows, or the dot kernel's packed parts.
   static const float* x_block(const WeightGemmCall& c, int64_t i) {
     return c.xp ? c.xp + c.block_off[i] : c.x + c.row0[i] * c.ldx;
   }
