@@ -18,21 +18,6 @@ namespace rill {
 using safetensors::Entry;
 using safetensors::StDType;
 
-uint16_t float_to_bfloat16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
-  u += 0x7FFFu + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float bfloat16_to_float(uint16_t b) {
-  uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 uint16_t float_to_half(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);

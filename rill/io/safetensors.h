@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "rill/core/bfloat16.h"
 #include "rill/core/tensor.h"
 #include "rill/io/safetensors_format.h"
 
@@ -41,10 +42,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {},
                       const std::map<std::string, safetensors::StDType>& store_as = {});
 
-// IEEE half and bfloat16 conversions (round to nearest even; NaN stays NaN).
+// IEEE half conversions (round to nearest even; NaN stays NaN); bfloat16 ones come from
+// rill/core/bfloat16.h.
 uint16_t float_to_half(float f);
 float half_to_float(uint16_t h);
-uint16_t float_to_bfloat16(float f);
-float bfloat16_to_float(uint16_t b);
 
 }  // namespace rill
