@@ -26,6 +26,7 @@
 #include "rill/ops/reduce.h"
 #include "rill/ops/softmax.h"
 #if __has_include("rill/backend/cpu/vec_math.h")
+#include "rill/backend/cpu/isa.h"
 #include "rill/backend/cpu/vec_math.h"
 #define RILL_BENCH_HAS_VEC_MATH 1
 #endif
@@ -272,7 +273,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("rill.cpu", cpu_model());
   benchmark::AddCustomContext("rill.threads", std::to_string(omp_get_max_threads()));
 #ifdef RILL_BENCH_HAS_VEC_MATH
-  benchmark::AddCustomContext("rill.isa", cpu::isa_name(cpu::active_isa()));
+  benchmark::AddCustomContext("rill.isa", cpu::simd_level_name(cpu::simd_level()));
 #else
   benchmark::AddCustomContext("rill.isa", "none (scalar libm)");
 #endif

@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 
+#include "rill/backend/cpu/isa.h"
 #include "rill/backend/cpu/vec_math.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/reduce.h"
@@ -18,16 +19,16 @@
 
 using namespace rill;
 using namespace rill::testing;
-using rill::cpu::Isa;
-using rill::cpu::IsaOverride;
+using rill::cpu::SimdLevel;
+using rill::cpu::SimdLevelOverride;
 
 namespace {
 
 // The ISA paths to test here: AVX-512 only where the CPU has it; AVX2 always.
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  if (cpu::isa_supported(Isa::avx512)) v.push_back(Isa::avx512);
-  v.push_back(Isa::avx2);
+std::vector<SimdLevel> isas() {
+  std::vector<SimdLevel> v;
+  if (cpu::simd_level_supported(SimdLevel::avx512)) v.push_back(SimdLevel::avx512);
+  v.push_back(SimdLevel::avx2);
   return v;
 }
 
@@ -181,8 +182,8 @@ const Shape kBandShape = {3, 41};
 }  // namespace
 
 TEST(VectorMath, UnaryBandsMatchRef) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (const OpCase& c : op_cases())
       for (DType dt : {DType::f32, DType::f64}) {
         const auto& bands = dt == DType::f32 ? c.f32 : c.f64;
@@ -192,7 +193,7 @@ TEST(VectorMath, UnaryBandsMatchRef) {
             Tensor x = strided ? random_uniform_strided(kBandShape, dt, ++seed, b.lo, b.hi)
                                : random_uniform(kBandShape, dt, ++seed, b.lo, b.hi);
             expect_matches_ref(c.name, c.fn, x,
-                               fmt::format("{} {} {} [{}, {}]{}", c.name, cpu::isa_name(isa),
+                               fmt::format("{} {} {} [{}, {}]{}", c.name, cpu::simd_level_name(isa),
                                            dtype_name(dt), b.lo, b.hi, strided ? " strided" : ""));
           }
       }
@@ -204,8 +205,8 @@ TEST(VectorMath, UnaryBandsMatchRef) {
 // value fills a tensor of its own (19 elements: full vectors and a tail, and the value is its
 // own scale, so the error is relative), and all of them also sit among random values.
 TEST(VectorMath, UnarySpecialValues) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64}) {
       const bool f32 = dt == DType::f32;
       const double inf = std::numeric_limits<double>::infinity();
@@ -223,7 +224,7 @@ TEST(VectorMath, UnarySpecialValues) {
         for (double sv : specials)
           expect_matches_ref(
               c.name, c.fn, Tensor::full({19}, sv, dt),
-              fmt::format("{} {} {} x = {}", c.name, cpu::isa_name(isa), dtype_name(dt), sv),
+              fmt::format("{} {} {} x = {}", c.name, cpu::simd_level_name(isa), dtype_name(dt), sv),
               NaN::allowed);
       // All of them (but +-max, whose results would set the scale) among random values, at the
       // start, in the middle and in the last elements (the tail of every width): they must keep
@@ -238,7 +239,7 @@ TEST(VectorMath, UnarySpecialValues) {
       for (const OpCase& c : op_cases())
         expect_matches_ref(
             c.name, c.fn, x,
-            fmt::format("{} {} {} mixed specials", c.name, cpu::isa_name(isa), dtype_name(dt)),
+            fmt::format("{} {} {} mixed specials", c.name, cpu::simd_level_name(isa), dtype_name(dt)),
             NaN::allowed);
     }
   }
@@ -247,8 +248,8 @@ TEST(VectorMath, UnarySpecialValues) {
 // Every length from 1 to past two AVX-512 vectors (both unrolled and single-vector loops and every
 // tail), contiguous and as a stride-2 view.
 TEST(VectorMath, TailLengths) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64})
       for (int64_t n = 1; n <= 35; ++n)
         for (const OpCase& c : op_cases()) {
@@ -257,7 +258,7 @@ TEST(VectorMath, TailLengths) {
           Tensor xs = random_uniform_strided({n}, dt, 400 + n, lo, 5);
           ASSERT_TRUE(n == 1 || !xs.is_contiguous());
           const std::string what =
-              fmt::format("{} {} {} n {}", c.name, cpu::isa_name(isa), dtype_name(dt), n);
+              fmt::format("{} {} {} n {}", c.name, cpu::simd_level_name(isa), dtype_name(dt), n);
           expect_matches_ref(c.name, c.fn, x, what);
           expect_matches_ref(c.name, c.fn, xs, what + " strided");
         }
@@ -267,12 +268,12 @@ TEST(VectorMath, TailLengths) {
 // Large enough to run on several threads (over 32768 elements, several 16384-element chunks);
 // includes broadcast-like views (a transposed one).
 TEST(VectorMath, LargeAndTransposed) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64})
       for (const OpCase& c : op_cases()) {
         const std::string what =
-            fmt::format("{} {} {}", c.name, cpu::isa_name(isa), dtype_name(dt));
+            fmt::format("{} {} {}", c.name, cpu::simd_level_name(isa), dtype_name(dt));
         const double lo = c.name == std::string("log") ? 0.01 : -6;
         Tensor x = random_uniform({40037}, dt, 5, lo, 6);
         expect_matches_ref(c.name, c.fn, x, what + " [40037]");
@@ -284,8 +285,8 @@ TEST(VectorMath, LargeAndTransposed) {
 
 // The split of work never depends on the thread count, on either ISA.
 TEST(VectorMath, ThreadCountInvariant) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     Tensor x = random({70001}, DType::f32, 12);
     Tensor logits = mul(random({200, 333}, DType::f32, 13), 4.0);
     for (const OpCase& c : op_cases()) {
@@ -298,7 +299,7 @@ TEST(VectorMath, ThreadCountInvariant) {
             sum(mul(y, random(y.shape(), y.dtype(), 3))).backward();
             return std::vector<Tensor>{y.detach(), leaf.grad()};
           },
-          fmt::format("{} {}", c.name, cpu::isa_name(isa)));
+          fmt::format("{} {}", c.name, cpu::simd_level_name(isa)));
     }
     Tensor target = Tensor::randint({200}, 0, 333, 14);
     expect_thread_invariant(
@@ -309,7 +310,7 @@ TEST(VectorMath, ThreadCountInvariant) {
           add(add(sum(mul(a, logits)), sum(mul(b, logits))), l).backward();
           return std::vector<Tensor>{a.detach(), b.detach(), l.detach(), leaf.grad()};
         },
-        fmt::format("softmax family {}", cpu::isa_name(isa)));
+        fmt::format("softmax family {}", cpu::simd_level_name(isa)));
   }
 }
 
@@ -320,13 +321,13 @@ TEST(VectorMath, ThreadCountInvariant) {
 // spread 500 135 times the rms (the cpu kernel before vec_math was no closer). So in f32 it is
 // compared at spread 1 only; f64 checks it at every spread.
 TEST(VectorMath, SoftmaxFamilyMatchesRef) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64})
       for (int64_t width : {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000})
         for (double spread : {1.0, 30.0, 500.0}) {
           Tensor x = mul(random({5, width}, dt, 40 + width), spread);
-          const std::string what = fmt::format("{} {} width {} spread {}", cpu::isa_name(isa),
+          const std::string what = fmt::format("{} {} width {} spread {}", cpu::simd_level_name(isa),
                                                dtype_name(dt), width, spread);
           const Grad softmax_grad =
               dt == DType::f32 && spread > 1 ? Grad::not_checked : Grad::checked;
@@ -356,8 +357,8 @@ TEST(VectorMath, SoftmaxFamilyMatchesRef) {
 
 // A NaN logit poisons its row only, and a fully masked row is NaN, as in ref.
 TEST(VectorMath, SoftmaxNonFinite) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64}) {
       Tensor x = random({4, 37}, dt, 61);
       x.select(0, 1).select(0, 36).fill_(NAN);
@@ -366,7 +367,7 @@ TEST(VectorMath, SoftmaxNonFinite) {
       for (auto fn : {&softmax, &log_softmax})
         expect_matches_ref(
             fn == &softmax ? "softmax" : "log_softmax", [&](const Tensor& t) { return fn(t, -1); },
-            x, fmt::format("non-finite {} {}", cpu::isa_name(isa), dtype_name(dt)), NaN::allowed);
+            x, fmt::format("non-finite {} {}", cpu::simd_level_name(isa), dtype_name(dt)), NaN::allowed);
     }
   }
 }
@@ -374,14 +375,14 @@ TEST(VectorMath, SoftmaxNonFinite) {
 // max and logsumexp reductions share the row kernels: odd lengths, long rows (several 4096
 // blocks), large spreads, and a row with -inf entries.
 TEST(VectorMath, MaxAndLogsumexpMatchRef) {
-  for (Isa isa : isas()) {
-    IsaOverride o(isa);
+  for (SimdLevel isa : isas()) {
+    SimdLevelOverride o(isa);
     for (DType dt : {DType::f32, DType::f64})
       for (int64_t width : {1, 5, 17, 4099, 9000})
         for (double spread : {1.0, 200.0}) {
           Tensor x = mul(random({3, width}, dt, 70 + width), spread);
           if (width > 4) x.select(0, 1).slice(0, 0, width, 3).fill_(-INFINITY);
-          const std::string what = fmt::format("{} {} width {} spread {}", cpu::isa_name(isa),
+          const std::string what = fmt::format("{} {} width {} spread {}", cpu::simd_level_name(isa),
                                                dtype_name(dt), width, spread);
           expect_matches_ref(
               "max", [](const Tensor& t) { return max(t, {1}); }, x, "max " + what);
@@ -392,12 +393,12 @@ TEST(VectorMath, MaxAndLogsumexpMatchRef) {
   }
 }
 
-TEST(VectorMath, IsaOverrideRestores) {
-  const Isa before = cpu::active_isa();
+TEST(VectorMath, SimdLevelOverrideRestores) {
+  const SimdLevel before = cpu::simd_level();
   {
-    IsaOverride o(Isa::avx2);
-    EXPECT_EQ(cpu::active_isa(), Isa::avx2);
+    SimdLevelOverride o(SimdLevel::avx2);
+    EXPECT_EQ(cpu::simd_level(), SimdLevel::avx2);
   }
-  EXPECT_EQ(cpu::active_isa(), before);
-  EXPECT_TRUE(cpu::isa_supported(Isa::avx2));
+  EXPECT_EQ(cpu::simd_level(), before);
+  EXPECT_TRUE(cpu::isa_supported(SimdLevel::avx2));
 }

@@ -81,6 +81,7 @@
 #include <vector>
 
 #include "rill/backend/cpu/gemm.h"
+#include "rill/backend/cpu/isa.h"
 
 // The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -414,11 +415,8 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void scan_group_av
   scan_any_group<T, Vec64<T>, kMaxVectorsAvx512>(p, c, width, S);
 }
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-  return yes;
-}
+// The cpu backend's SIMD level (cpu/isa.h), so RILL_ISA=avx2 reaches this kernel too.
+bool has_avx512() { return simd_level() >= SimdLevel::avx512; }
 
 template <class T>
 int64_t vector_lanes() {

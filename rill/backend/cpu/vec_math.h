@@ -11,39 +11,16 @@
 // libmvec's one weakness, a scalar fallback for special lanes (overflow, underflow, inf, NaN),
 // is kept off the common ones (exp of -inf, masked logits) in vec_math_kernels-inl.h.
 //
-// The ISA is detected once (AVX-512 F/DQ/BW/VL present, or AVX2); the environment variable
-// RILL_ISA=avx2 forces the AVX2 path (RILL_ISA=avx512 asks for AVX-512 and falls back to AVX2,
-// with a warning, where the CPU lacks it). IsaOverride switches paths inside one process (tests,
-// benchmarks). Results on one ISA do not depend on the thread count; the two ISAs may differ in
-// the last bits (libmvec's AVX2 and AVX-512 variants are different code, and different vector
-// widths give different summation trees in the row sums).
+// The path follows the cpu backend's SIMD level (cpu/isa.h: detected once, RILL_ISA=avx2 forces
+// AVX2, SimdLevelOverride switches inside one process). Results on one path do not depend on the
+// thread count; the two paths may differ in the last bits (libmvec's AVX2 and AVX-512 variants
+// are different code, and different vector widths give different summation trees in row sums).
 #pragma once
 #include <cstdint>
 
 #include "rill/backend/elementwise_math.h"
 
 namespace rill::cpu {
-
-enum class Isa { avx2, avx512 };
-
-const char* isa_name(Isa isa);
-// Whether this CPU can run `isa` (AVX2 always: it is the build's baseline).
-bool isa_supported(Isa isa);
-// The path the kernels take now.
-Isa active_isa();
-
-// Forces `isa` for its lifetime (it must be supported); restores the previous choice after.
-// Not for use while kernels run on other threads.
-class IsaOverride {
- public:
-  explicit IsaOverride(Isa isa);
-  ~IsaOverride();
-  IsaOverride(const IsaOverride&) = delete;
-  IsaOverride& operator=(const IsaOverride&) = delete;
-
- private:
-  Isa prev_;
-};
 
 // Whether vec_unary / vec_unary_backward handle `op` (the ops whose forward or derivative calls
 // a transcendental function); the rest stay on the plain `omp simd` loops, which already vectorise.
