@@ -47,7 +47,11 @@ struct LinearAttentionConfig {
   DType dtype = DType::f32;
 };
 
+class LinearAttentionStepper;
+
 class LinearAttentionMixer : public Mixer {
+  friend class LinearAttentionStepper;
+
  public:
   explicit LinearAttentionMixer(const LinearAttentionConfig& config);
 
@@ -58,6 +62,8 @@ class LinearAttentionMixer : public Mixer {
   double mixing_flops_per_token(int64_t) const override {
     return 4.0 * config.heads * head_dim_ * state_cols_;  // rank-1 update + read-out
   }
+
+  std::unique_ptr<MixerStepper> make_stepper(int64_t batch, WeightFormat format) override;
 
   LinearAttentionConfig config;
 

@@ -96,4 +96,61 @@ Tensor LocalContextMixer::step_impl(const Tensor& x_t, State& state) {
   return y;
 }
 
+namespace {
+
+// x' = sum_j w_j x_{t-j} with the last W-1 inputs in the state, on the buffers; then the inner
+// stepper on x'.
+class LocalContextStepper : public MixerStepper {
+ public:
+  LocalContextStepper(Tensor taps, std::unique_ptr<MixerStepper> inner, int64_t batch, int64_t d)
+      : taps_(std::move(taps)), inner_(std::move(inner)), b_(batch), d_(d),
+        mixed_(Tensor::empty({batch, d})) {}
+  size_t weight_bytes() const override { return inner_->weight_bytes(); }
+  void step(const Tensor& x, const Tensor& y, State& state) override {
+    const int64_t w = taps_.size(0), keep = w - 1;
+    Tensor prev = state.get("local.prev");  // [B, W-1, D], oldest first
+    if (prev.grad_fn() || !prev.is_contiguous()) {
+      prev = prev.detach().clone();
+      state.set("local.prev", prev);
+    }
+    RILL_CHECK(prev.shape() == Shape({b_, keep, d_}),
+               "[local_context] state local.prev is {} but this stepper runs {} streams",
+               shape_str(prev.shape()), b_);
+    const float* tp = taps_.data<float>();
+    const float* xp = x.data<float>();
+    float* pp = prev.data<float>();
+    float* mp = mixed_.data<float>();
+    for (int64_t b = 0; b < b_; ++b) {
+      const float* xr = xp + b * d_;
+      float* pr = pp + b * keep * d_;
+      float* mr = mp + b * d_;
+      for (int64_t c = 0; c < d_; ++c) mr[c] = tp[c] * xr[c];
+      for (int64_t j = 1; j < w; ++j)  // tap j reads the input j steps back: prev row keep - j
+        for (int64_t c = 0; c < d_; ++c) mr[c] += tp[j * d_ + c] * pr[(keep - j) * d_ + c];
+      for (int64_t r = 0; r + 1 < keep; ++r)  // shift the window by one and append x
+        for (int64_t c = 0; c < d_; ++c) pr[r * d_ + c] = pr[(r + 1) * d_ + c];
+      for (int64_t c = 0; c < d_; ++c) pr[(keep - 1) * d_ + c] = xr[c];
+    }
+    State inner = state.sub("mixer");
+    inner_->step(mixed_, y, inner);
+    state.insert("mixer", inner);
+  }
+
+ private:
+  Tensor taps_;  // [W, D]
+  std::unique_ptr<MixerStepper> inner_;
+  int64_t b_, d_;
+  Tensor mixed_;  // [B, D]
+};
+
+}  // namespace
+
+std::unique_ptr<MixerStepper> LocalContextMixer::make_stepper(int64_t batch, WeightFormat format) {
+  if (weight_.dtype() != DType::f32) return Mixer::make_stepper(batch, format);
+  NoGradGuard no_grad;
+  return std::make_unique<LocalContextStepper>(taps().contiguous(),
+                                               inner_->make_stepper(batch, format), batch,
+                                               d_model());
+}
+
 }  // namespace rill

@@ -42,6 +42,8 @@ class LocalContextMixer : public Mixer {
            size_t(config_.width - 1) * d_model() * dtype_size(weight_.dtype());
   }
   const Mixer& inner() const { return *inner_; }
+  // The local mixing on the buffers, then the wrapped mixer's own stepper.
+  std::unique_ptr<MixerStepper> make_stepper(int64_t batch, WeightFormat format) override;
 
  protected:
   Tensor step_impl(const Tensor& x_t, State& state) override;

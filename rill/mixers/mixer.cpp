@@ -17,4 +17,8 @@ void Mixer::check_step_input(const Tensor& x_t) const {
                            : "undefined");
 }
 
+void TensorStepFallback::step(const Tensor& x, const Tensor& y, State& state) {
+  Tensor(y).copy_(mixer_.step(x, state));
+}
+
 }  // namespace rill

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "rill/autograd/grad_mode.h"
+#include "rill/mixers/mixer_stepper.h"
 #include "rill/mixers/state.h"
 #include "rill/nn/module.h"
 
@@ -32,6 +33,12 @@ class Mixer : public nn::Module {
   // right for a constant one; a mixer whose state grows or fills up says how.
   virtual size_t state_bytes(int64_t context) const { return init_state(1).bytes(); }
   int64_t d_model() const { return d_model_; }
+  // The tight step path for B streams with weights packed in `format` (mixer_stepper.h). The
+  // stepper reads this mixer's weights as they are when it is made; the default runs the tensor
+  // step. Valid while the mixer lives.
+  virtual std::unique_ptr<MixerStepper> make_stepper(int64_t batch, WeightFormat format) {
+    return std::make_unique<TensorStepFallback>(*this);
+  }
 
  protected:
   virtual Tensor step_impl(const Tensor& x_t, State& state) = 0;

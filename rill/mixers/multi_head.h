@@ -18,6 +18,11 @@ class MultiHeadProjection : public nn::Module {
   Tensor v(const Tensor& x) const { return split(v_->forward(x), dv_); }
   Tensor out(const Tensor& heads) const;  // [B,H,T,dv] -> [B,T,D]
 
+  // The four projections, for paths that read their weights directly (the step path).
+  const nn::Linear& q_proj() const { return *q_; }
+  const nn::Linear& k_proj() const { return *k_; }
+  const nn::Linear& v_proj() const { return *v_; }
+  const nn::Linear& o_proj() const { return *o_; }
   int64_t heads() const { return heads_; }
   int64_t dk() const { return dk_; }
   int64_t dv() const { return dv_; }

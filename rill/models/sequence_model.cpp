@@ -33,4 +33,17 @@ std::shared_ptr<SequenceModel> make_model(const nlohmann::json& config, const Mo
   return models().get(type)(config, io, seed);
 }
 
+Tensor TensorModelStepper::step(const Tensor& ids, State& state) {
+  RILL_CHECK(ids.defined() && ids.dim() == 1 && ids.size(0) == batch_,
+             "[stepper] expects ids [{}], got {}", batch_,
+             ids.defined() ? shape_str(ids.shape()) : "undefined");
+  return model_.step(ids, state);
+}
+
+size_t TensorModelStepper::weight_bytes() const {
+  size_t b = 0;
+  for (const Tensor& p : model_.parameters()) b += p.nbytes();
+  return b;
+}
+
 }  // namespace rill

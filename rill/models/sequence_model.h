@@ -18,6 +18,7 @@
 #include "rill/autograd/grad_mode.h"
 #include "rill/core/rng.h"
 #include "rill/mixers/state.h"
+#include "rill/models/model_stepper.h"
 #include "rill/nn/module.h"
 
 namespace rill {
@@ -52,6 +53,11 @@ class SequenceModel : public nn::Module {
   // Every random generator the model draws from in training (dropout), by name, so that a
   // checkpoint can save and restore them.
   virtual std::vector<std::pair<std::string, Generator*>> generators() { return {}; }
+  // The tight step path for B streams (model_stepper.h), with the weights as they are now; the
+  // default runs the tensor step.
+  virtual std::unique_ptr<ModelStepper> make_stepper(int64_t batch, WeightFormat format) {
+    return std::make_unique<TensorModelStepper>(*this, batch);
+  }
 
  protected:
   virtual Tensor step_impl(const Tensor& x_t, State& state) = 0;

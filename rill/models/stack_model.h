@@ -57,6 +57,8 @@ class StackModel : public SequenceModel {
   const ModelIO& io() const override { return config.io; }
   nlohmann::json config_json() const override { return config.to_json(); }
   std::vector<std::pair<std::string, Generator*>> generators() override;
+  // The tight step path (stack_stepper.cpp) for f32 token models; others take the tensor step.
+  std::unique_ptr<ModelStepper> make_stepper(int64_t batch, WeightFormat format) override;
 
   StackConfig config;
   std::shared_ptr<nn::Embedding> embed;   // token input

@@ -1,6 +1,7 @@
 // LayerNorm and RMSNorm modules over the fused norm ops, and the factory for configs.
 #include "rill/nn/norm.h"
 
+#include "rill/backend/cpu/norm.h"
 #include "rill/ops/norm.h"
 
 namespace rill::nn {
@@ -25,10 +26,18 @@ LayerNorm::LayerNorm(int64_t dim, double eps, bool with_bias, DType dtype) : eps
 
 Tensor LayerNorm::forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
 
+void LayerNorm::forward_into(const Tensor& x, const Tensor& y, const Tensor& stats) const {
+  cpu::layer_norm_forward(x, weight, bias, eps, y, stats.select(0, 0), stats.select(0, 1));
+}
+
 RMSNorm::RMSNorm(int64_t dim, double eps, DType dtype) : eps(eps) {
   weight = register_parameter("weight", Tensor::ones({dim}, dtype), ParamKind::norm);
 }
 
 Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, weight, eps); }
+
+void RMSNorm::forward_into(const Tensor& x, const Tensor& y, const Tensor& stats) const {
+  cpu::rms_norm_forward(x, weight, eps, y, stats.select(0, 1));
+}
 
 }  // namespace rill::nn

@@ -11,6 +11,9 @@ namespace rill::nn {
 class Norm : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
+  // The same into y, without a tape or any allocation (the step path of generation): x, y
+  // contiguous [rows, D] f32 or f64, stats [2, rows] of the same dtype as scratch.
+  virtual void forward_into(const Tensor& x, const Tensor& y, const Tensor& stats) const = 0;
 };
 
 enum class NormKind { layer, rms };
@@ -22,6 +25,7 @@ class LayerNorm : public Norm {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-5, bool bias = true, DType dtype = DType::f32);
   Tensor forward(const Tensor& x) const override;
+  void forward_into(const Tensor& x, const Tensor& y, const Tensor& stats) const override;
 
   Tensor weight;  // [dim]
   Tensor bias;    // [dim] (undefined without bias)
@@ -32,6 +36,7 @@ class RMSNorm : public Norm {
  public:
   explicit RMSNorm(int64_t dim, double eps = 1e-6, DType dtype = DType::f32);
   Tensor forward(const Tensor& x) const override;
+  void forward_into(const Tensor& x, const Tensor& y, const Tensor& stats) const override;
 
   Tensor weight;  // [dim]
   double eps;
