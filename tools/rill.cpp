@@ -137,6 +137,10 @@ int run(int argc, char** argv) {
   gen_cmd->add_option("--load-state", load_state,
                       "continue a stream saved with --save-state (its prompt and seed go on)");
   gen_cmd->add_option("--data-dir", data_dir, "where prepared corpora live (word vocabularies)");
+  std::string weights = "f32";
+  gen_cmd->add_option("--weights", weights,
+                      "weight format of the step path: f32, bf16 or int8 (per output channel)")
+      ->capture_default_str();
   int gen_threads = 1;
   gen_cmd
       ->add_option("--threads", gen_threads,
@@ -230,7 +234,9 @@ int run(int argc, char** argv) {
                "[generate] --load-state continues a saved stream with its own prompt and "
                "sampler seed: drop --prompt and --seed");
     omp_set_num_threads(gen_threads);
+    const WeightFormat format = weight_format_from_name(weights);
     LoadedModel l = load_model(ckpt);
+    std::unique_ptr<ModelStepper> stepper = l.model->make_stepper(1, format);
     auto tok = trained_tokenizer(l.info.task, data_dir);
     const ContextPolicy policy{l.info.task.value("trained_context", int64_t(0))};
     Stream stream;
@@ -259,7 +265,7 @@ int run(int argc, char** argv) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       prev = static_cast<int32_t>(id);
-    });
+    }, stepper.get());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(stderr, "\n[{} tokens in {:.2f} s: {:.0f} tokens/s; state {} per stream{}]\n",
                n_tokens, s, n_tokens / s, human_bytes(double(stream.state.bytes())),

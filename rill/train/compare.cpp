@@ -22,8 +22,8 @@ std::string bytes_text(size_t b) {
   return fmt::format("{:.1f} MiB", b / double(1 << 20));
 }
 
-// Tokens per second of the step form, one stream, after a short prompt (greedy sampling, so
-// the sampler's sort is not what is timed).
+// Tokens per second of the step form (its tight path, f32 weights), one stream, after a short
+// prompt (greedy sampling, so the sampler's sort is not what is timed).
 double generation_speed(SequenceModel& model, int64_t tokens, int threads) {
   if (model.io().vocab <= 0) return 0;
   const int saved = omp_get_max_threads();
@@ -33,9 +33,10 @@ double generation_speed(SequenceModel& model, int64_t tokens, int threads) {
   Stream s = start_stream(model, prompt, 1);
   SamplerOptions greedy;
   greedy.temperature = 0;
-  continue_stream(model, s, 16, greedy);  // warm the caches and the allocator
+  auto stepper = model.make_stepper(1, WeightFormat::f32);
+  continue_stream(model, s, 16, greedy, {}, {}, stepper.get());  // warm the caches
   const auto t0 = std::chrono::steady_clock::now();
-  continue_stream(model, s, tokens, greedy);
+  continue_stream(model, s, tokens, greedy, {}, {}, stepper.get());
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   omp_set_num_threads(saved);
   return double(tokens) / sec;

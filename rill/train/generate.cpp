@@ -80,7 +80,11 @@ Stream start_stream(SequenceModel& model, const std::vector<int64_t>& prompt, ui
 
 std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64_t n,
                                      const SamplerOptions& opt, const ContextPolicy& policy,
-                                     const std::function<void(int64_t)>& on_token) {
+                                     const std::function<void(int64_t)>& on_token,
+                                     ModelStepper* stepper) {
+  RILL_CHECK(!stepper || stepper->batch() == 1,
+             "[generate] a stream steps alone: its stepper must run 1 stream, not {}",
+             stepper ? stepper->batch() : 0);
   RILL_CHECK(n > 0, "[generate] the number of tokens to generate must be positive, got {}", n);
   std::vector<int64_t> out;
   for (int64_t i = 0; i < n; ++i) {
@@ -92,7 +96,8 @@ std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64
       }
       stream.recent.push_back(stream.pending);
     }
-    Tensor logits = model.step(Tensor::from_vector<int64_t>({stream.pending}, {1}), stream.state);
+    const Tensor id = Tensor::from_vector<int64_t>({stream.pending}, {1});
+    Tensor logits = stepper ? stepper->step(id, stream.state) : model.step(id, stream.state);
     const int64_t next = sample(logits, opt, stream.generator)[0];
     stream.pending = next;
     out.push_back(next);

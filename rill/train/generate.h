@@ -45,9 +45,12 @@ Stream start_stream(SequenceModel& model, const std::vector<int64_t>& prompt, ui
                     const ContextPolicy& policy = {});
 
 // Feeds `pending` with step(), samples the next token, makes it pending, and repeats n times.
-// on_token sees each new token as soon as it is sampled (for streaming output).
+// on_token sees each new token as soon as it is sampled (for streaming output). With a stepper
+// (model.make_stepper(1, format)) the tokens go through its tight path instead of the tensor
+// step; the stream's state is the same either way.
 std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64_t n,
                                      const SamplerOptions& opt, const ContextPolicy& policy = {},
-                                     const std::function<void(int64_t)>& on_token = {});
+                                     const std::function<void(int64_t)>& on_token = {},
+                                     ModelStepper* stepper = nullptr);
 
 }  // namespace rill
