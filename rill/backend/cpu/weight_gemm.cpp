@@ -76,7 +76,7 @@ bool weight_kernel_supported(WeightKernel k, WeightFormat format) {
 // everywhere (equal where one core's L3 bandwidth bounds both, B = 1; about 1.5-2x at B >= 16).
 // Never the dot kernel: x must go in as three bf16 parts to keep f32 accuracy, so it issues three
 // VDPBF16PS where the shift kernel issues two FMAs (plus a shift or mask shared by all rows);
-// measured 1.2-1.5x slower at B = 1 and 3-5x at B >= 4.
+// measured 1.25-1.46x slower at B = 1 and 4-6x at B >= 4 (one thread, bench_weight_gemm --dot).
 WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B) {
   return simd_level() == SimdLevel::avx2 ? WeightKernel::avx2 : WeightKernel::avx512;
 }
