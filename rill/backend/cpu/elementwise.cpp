@@ -15,8 +15,8 @@ void unary(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& out)
         const T* xp = xb + off[0];
         T* yp = ob + off[1];
         if (st[0] == 1 && st[1] == 1) {
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) yp[i] =
-              unary_forward<OP, T>(xp[i], p);
+_Pragma("omp simd")
+          for (int64_t i = 0; i < n; ++i) yp[i] = unary_forward<OP, T>(xp[i], p);
         } else {
           for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = unary_forward<OP, T>(xp[i * st[0]], p);
         }
@@ -39,8 +39,8 @@ void unary_backward(UnaryOp op, const UnaryParams& p, const Tensor& x, const Ten
         const T* gp = gb + off[2];
         T* dp = db + off[3];
         if (st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) dp[i] =
-              gp[i] * unary_derivative<OP, T>(xp[i], yp[i], p);
+_Pragma("omp simd")
+          for (int64_t i = 0; i < n; ++i) dp[i] = gp[i] * unary_derivative<OP, T>(xp[i], yp[i], p);
         } else {
           for (int64_t i = 0; i < n; ++i)
             dp[i * st[3]] =
@@ -62,16 +62,16 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
         const T* bp = bb + off[1];
         T* op_ = ob + off[2];
         if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) op_[i] =
-              binary_forward<OP, T>(ap[i], bp[i]);
+_Pragma("omp simd")
+          for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(ap[i], bp[i]);
         } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {  // tensor with a broadcast scalar
           const T bv = bp[0];
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) op_[i] =
-              binary_forward<OP, T>(ap[i], bv);
+_Pragma("omp simd")
+          for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(ap[i], bv);
         } else if (st[0] == 0 && st[1] == 1 && st[2] == 1) {
           const T av = ap[0];
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) op_[i] =
-              binary_forward<OP, T>(av, bp[i]);
+_Pragma("omp simd")
+          for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(av, bp[i]);
         } else {
           for (int64_t i = 0; i < n; ++i)
             op_[i * st[2]] = binary_forward<OP, T>(ap[i * st[0]], bp[i * st[1]]);

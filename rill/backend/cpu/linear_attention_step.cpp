@@ -13,15 +13,16 @@ void linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, co
     const T* vp = v.data<T>();
     T* sp = s.data<T>();
     T* op = out.data<T>();
-    _Pragma("omp parallel for schedule(static) if (bh * dk * dv > 65536)") for (int64_t n = 0;
-                                                                                n < bh; ++n) {
+    _Pragma("omp parallel for schedule(static) if (bh * dk * dv > 65536)")
+    for (int64_t n = 0; n < bh; ++n) {
       T* o = op + n * dv;
       const T* vr = vp + n * dv;
       for (int64_t j = 0; j < dv; ++j) o[j] = 0;
       for (int64_t i = 0; i < dk; ++i) {
         T* row = sp + (n * dk + i) * dv;
         const T ki = kp[n * dk + i], qi = qp[n * dk + i];
-        _Pragma("omp simd") for (int64_t j = 0; j < dv; ++j) {
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < dv; ++j) {
           row[j] += ki * vr[j];
           o[j] += row[j] * qi;
         }

@@ -28,15 +28,18 @@ template <class T>
 Partial<T> reduce_block(ReduceOp op, const T* x, int64_t n) {
   if (op == ReduceOp::sum) {
     T acc = 0;
-    _Pragma("omp simd reduction(+ : acc)") for (int64_t i = 0; i < n; ++i) acc += x[i];
+_Pragma("omp simd reduction(+ : acc)")
+    for (int64_t i = 0; i < n; ++i) acc += x[i];
     return {acc, 0};
   }
   T m = -std::numeric_limits<T>::infinity();
-  _Pragma("omp simd reduction(max : m)") for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+_Pragma("omp simd reduction(max : m)")
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
   if (op == ReduceOp::max) return {m, 0};
   T s = 0;
   if (std::isfinite(m)) {
-    _Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
+_Pragma("omp simd reduction(+ : s)")
+    for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
   }
   return {m, s};
 }
@@ -66,14 +69,15 @@ constexpr int64_t kColumns = 256;
 template <class T>
 void sum_leading(const T* x, int64_t r, int64_t k, T* out) {
   const int64_t chunks = (k + kColumns - 1) / kColumns;
-  _Pragma("omp parallel for schedule(static) if (r * k > 32768)") for (int64_t c = 0; c < chunks;
-                                                                       ++c) {
+_Pragma("omp parallel for schedule(static) if (r * k > 32768)")
+  for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * kColumns, len = std::min(kColumns, k - begin);
     T acc[kColumns];
     for (int64_t j = 0; j < len; ++j) acc[j] = 0;
     for (int64_t i = 0; i < r; ++i) {
       const T* row = x + i * k + begin;
-      _Pragma("omp simd") for (int64_t j = 0; j < len; ++j) acc[j] += row[j];
+_Pragma("omp simd")
+      for (int64_t j = 0; j < len; ++j) acc[j] += row[j];
     }
     for (int64_t j = 0; j < len; ++j) out[begin + j] = acc[j];
   }
@@ -116,9 +120,8 @@ void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, cons
   RILL_DISPATCH_FLOAT(x.dtype(), "reduce", T, {
     const T* src = static_cast<const T*>(xp.data_ptr());
     std::vector<Partial<T>> partials(rows * nblocks);
-    _Pragma("omp parallel for schedule(static) if (rows * r > 32768)") for (int64_t u = 0;
-                                                                            u < rows * nblocks;
-                                                                            ++u) {
+_Pragma("omp parallel for schedule(static) if (rows * r > 32768)")
+    for (int64_t u = 0; u < rows * nblocks; ++u) {
       int64_t row = u / nblocks, blk = u % nblocks;
       int64_t begin = blk * kBlock, len = std::min(kBlock, r - begin);
       partials[u] = reduce_block<T>(op, src + row * r + begin, std::max<int64_t>(len, 0));
