@@ -14,7 +14,8 @@
 // Usage: bench_weight_gemm [--quick] [--reps N] [--section shapes|model|threads] [--one-copy]
 //                          [--dot] [--only NAME,NAME...]
 //   --one-copy  per product, the same weights every call (from L2 when they fit)
-//   --dot       also the bf16 VDPBF16PS kernel (left out by default: see the note it prints)
+//   --dot       also the bf16 VDPBF16PS kernel (left out by default: weight_gemm never picks it,
+//               and the kernels measured after it ran 10-15% slower here)
 //   --only      only the kernels whose names contain one of these substrings
 //   --threads   per product and model step, only this many threads (the limits and the
 //               threads table still measure 1 and 2)

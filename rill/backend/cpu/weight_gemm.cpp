@@ -25,7 +25,11 @@ namespace {
 constexpr double kBytesPerUs = 25e3, kMacsPerUs = 50e3;
 
 // Calls estimated below this run on one thread. Measured with bench_weight_gemm's last table
-// (one thread against two, GOMP's default wait policy): TODO.
+// (two threads forced against one, GOMP's default wait policy, medians): calls estimated at
+// 2.6-2.7 us took 0.94-1.16x the one-thread time on two (f32 1x64x256, 4x64x256; bf16
+// 1x128x256; int8 1x256x256), at 5.2 us 0.78-0.87x (every format, B = 1, 4, 16), at 10-42 us
+// 0.56-0.70x. Under OMP_WAIT_POLICY=passive a sleeping thread takes longer to wake, so there
+// the break-even lies higher.
 std::atomic<double> g_parallel_min_us{4.0};
 
 const WeightKernels& kernels_for(WeightKernel k) {
@@ -72,7 +76,7 @@ bool weight_kernel_supported(WeightKernel k, WeightFormat format) {
 // everywhere (equal where one core's L3 bandwidth bounds both, B = 1; about 1.5-2x at B >= 16).
 // Never the dot kernel: x must go in as three bf16 parts to keep f32 accuracy, so it issues three
 // VDPBF16PS where the shift kernel issues two FMAs (plus a shift or mask shared by all rows);
-// measured 1.2-1.5x slower at B = 1 and 3-5x at B >= 4.
+// measured 1.25-1.46x slower at B = 1 and 4-6x at B >= 4 (one thread, bench_weight_gemm --dot).
 WeightKernel weight_gemm_kernel(WeightFormat format, int64_t B) {
   return simd_level() == SimdLevel::avx2 ? WeightKernel::avx2 : WeightKernel::avx512;
 }
