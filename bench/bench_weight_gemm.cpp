@@ -34,140 +34,21 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/machine.h"
 #include "rill/backend/cpu/isa.h"
 #include "rill/backend/cpu/weight_gemm.h"
 #include "rill/backend/weights.h"
 #include "rill/core/tensor.h"
 
 using namespace rill;
+using namespace rill::bench;
 using cpu::WeightKernel;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr double kModelBytes = 12.9e6;
 
-double seconds(Clock::time_point a) {
-  return std::chrono::duration<double>(Clock::now() - a).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-std::string avx512_flags() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, out;
-  while (std::getline(f, line))
-    if (line.rfind("flags", 0) == 0) {
-      size_t p = 0;
-      while ((p = line.find(" avx512", p)) != std::string::npos) {
-        const size_t e = line.find(' ', p + 1);
-        out += line.substr(p + 1, e - p - 1) + " ";
-        p = e;
-      }
-      break;
-    }
-  return out.empty() ? "none" : out;
-}
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// --- limits --------------------------------------------------------------------------------------
-
-// Sums n floats as `streams` contiguous parts read side by side (the kernels read 1 to 4 panels
-// at once, and a core's prefetchers may follow several streams better than one).
-float sum_avx2(const float* p, int64_t n, int streams) {
-  __m256 a[8];
-  for (auto& v : a) v = _mm256_setzero_ps();
-  const int per = 8 / streams;  // vectors per stream per step
-  const int64_t len = n / streams / 64 * 64;
-  for (int64_t i = 0; i < len; i += 8 * per)
-    for (int s = 0; s < streams; ++s)
-      for (int j = 0; j < per; ++j)
-        a[s * per + j] = _mm256_add_ps(a[s * per + j], _mm256_loadu_ps(p + s * len + i + 8 * j));
-  float t = 0;
-  for (int64_t i = streams * len; i < n; ++i) t += p[i];
-  for (auto& v : a) {
-    float u[8];
-    _mm256_storeu_ps(u, v);
-    for (float x : u) t += x;
-  }
-  return t;
-}
-
-// GCC 12's _mm512_reduce_add_ps trips -Wuninitialized once inlined (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-__attribute__((target("avx512f"))) float sum_avx512(const float* p, int64_t n, int streams) {
-  __m512 a[8];
-  for (auto& v : a) v = _mm512_setzero_ps();
-  const int per = 8 / streams;
-  const int64_t len = n / streams / 128 * 128;
-  for (int64_t i = 0; i < len; i += 16 * per)
-    for (int s = 0; s < streams; ++s)
-      for (int j = 0; j < per; ++j)
-        a[s * per + j] = _mm512_add_ps(a[s * per + j], _mm512_loadu_ps(p + s * len + i + 16 * j));
-  float t = 0;
-  for (int64_t i = streams * len; i < n; ++i) t += p[i];
-  for (auto& v : a) t += _mm512_reduce_add_ps(v);
-  return t;
-}
-
-#pragma GCC diagnostic pop
-
-volatile float g_sink;
-
-// GB/s reading a kModelBytes buffer, each thread summing its contiguous share as `streams` parts.
-double read_bandwidth(int threads, bool avx512, int streams, int reps) {
-  static std::vector<float> buf(size_t(kModelBytes / 4), 1.f);
-  const int64_t n = int64_t(buf.size());
-  std::vector<double> t;
-  for (int r = 0; r < reps + 2; ++r) {
-    const auto a = Clock::now();
-    float total = 0;
-    for (int it = 0; it < 10; ++it) {
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-      {
-        const int64_t i = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t lo = n * i / T, hi = n * (i + 1) / T;
-        total += avx512 ? sum_avx512(buf.data() + lo, hi - lo, streams)
-                        : sum_avx2(buf.data() + lo, hi - lo, streams);
-      }
-    }
-    g_sink = total;
-    if (r >= 2) t.push_back(seconds(a) / 10);
-  }
-  return kModelBytes / median(t) * 1e-9;
-}
-
-double sgemm_peak(int threads, int reps) {
-  const int64_t s = 2048;
-  Tensor a = Tensor::randn({s, s}, 1), b = Tensor::randn({s, s}, 2), c = Tensor::zeros({s, s});
-  omp_set_num_threads(threads);
-  std::vector<double> t;
-  for (int r = 0; r < reps + 1; ++r) {
-    const auto t0 = Clock::now();
-    dnnl_sgemm('N', 'N', s, s, s, 1.f, a.data<float>(), s, b.data<float>(), s, 0.f, c.data<float>(),
-               s);
-    if (r >= 1) t.push_back(seconds(t0));
-  }
-  return 2.0 * s * s * s / median(t) * 1e-9;
-}
+double seconds(Clock::time_point a) { return seconds_since(a); }
 
 struct Limits {
   double bw[3] = {0, 0, 0};    // GB/s by thread count
@@ -317,11 +198,12 @@ int main(int argc, char** argv) {
     std::string cols[2];
     for (int wide = 0; wide <= int(has512); ++wide)
       for (int streams : {1, 2, 4, 8}) {
-        const double bw = read_bandwidth(th, wide, streams, reps);
+        const double bw = read_bandwidth(kModelBytes, th, streams, reps,
+                                         wide ? LoadWidth::avx512 : LoadWidth::avx2);
         lim.bw[th] = std::max(lim.bw[th], bw);
         cols[wide] += (streams > 1 ? " / " : "") + std::to_string(int(bw + 0.5));
       }
-    lim.peak[th] = sgemm_peak(th, quick ? 2 : 4);
+    lim.peak[th] = sgemm_gflops(2048, 2048, 2048, false, th, quick ? 2 : 4);
     std::printf("| %d | %s | %s | %.1f | %.1f |\n", th, cols[0].c_str(),
                 has512 ? cols[1].c_str() : "-", lim.bw[th], lim.peak[th]);
   }

@@ -22,9 +22,12 @@ std::string avx512_flags();  // the avx512* flags, or "none"
 std::string loadavg();       // /proc/loadavg's first three fields
 
 // GB/s reading a buffer of `bytes` with `threads` threads, each summing its contiguous share as
-// `streams` parts read side by side, with AVX-512 where the CPU has it (the better of the two
-// widths). A buffer that fits the caches measures cache bandwidth (a model's weights in L3).
-double read_bandwidth(double bytes, int threads, int streams = 4, int reps = 7);
+// `streams` parts read side by side, in 256-bit (AVX2) or 512-bit (AVX-512, where the CPU has
+// it; `best` takes it then) loads. A buffer that fits the caches measures cache bandwidth (a
+// model's weights in L3).
+enum class LoadWidth { avx2, avx512, best };
+double read_bandwidth(double bytes, int threads, int streams = 4, int reps = 7,
+                      LoadWidth width = LoadWidth::best);
 
 // oneDNN sgemm GFLOP/s for C[m,n] = A[m,k] B (row-major; trans_b: B given as [n,k]) on `threads`.
 double sgemm_gflops(int64_t m, int64_t n, int64_t k, bool trans_b, int threads, int reps = 5);
