@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/machine.h"
 #include "rill/autograd/grad_mode.h"
 #include "rill/core/allocator.h"
 #include "rill/mixers/registry.h"
@@ -32,15 +33,7 @@ namespace {
 constexpr int64_t kD = 256;
 
 double median_ms(int reps, const std::function<void()>& fn) {
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return 1e3 * bench::time_median(reps, 0, fn);
 }
 
 struct Config {

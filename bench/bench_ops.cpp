@@ -21,6 +21,7 @@
 #include "rill/backend/cpu/norm.h"
 #include "rill/backend/cpu/softmax.h"
 #include "rill/core/allocator.h"
+#include "bench/support/machine.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/norm.h"
 #include "rill/ops/reduce.h"
@@ -69,13 +70,6 @@ void finish(benchmark::State& state, double bytes_per_iter) {
       Counter(bytes_per_iter / bandwidth(), Counter::kIsIterationInvariantRate);
 }
 
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 // The bandwidth reference itself, as a row of its own: the same loop as measure_bandwidth, run
 // between the others (its of_bw shows how far the machine's speed drifted during the run).
@@ -270,7 +264,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   set_active_backend(Backend::cpu);
   bandwidth() = measure_bandwidth();
-  benchmark::AddCustomContext("rill.cpu", cpu_model());
+  benchmark::AddCustomContext("rill.cpu", rill::bench::cpu_model());
   benchmark::AddCustomContext("rill.threads", std::to_string(omp_get_max_threads()));
 #ifdef RILL_BENCH_HAS_VEC_MATH
   benchmark::AddCustomContext("rill.isa", cpu::simd_level_name(cpu::simd_level()));
