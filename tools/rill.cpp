@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -285,7 +286,12 @@ int run(int argc, char** argv) {
     RunParts parts = build_run(run);
     Metrics m = parts.task->evaluate(*l.model, split, max_batches);
     fmt::print("{} split: loss {:.4f}", split, m.loss);
-    for (const auto& [name, v] : m.values) fmt::print(", {} {:.4f}", name, v);
+    for (const auto& [name, v] : m.values) {
+      if (v == std::floor(v) && std::abs(v) >= 10)  // counts: tokens, examples, windows
+        fmt::print(", {} {:.0f}", name, v);
+      else
+        fmt::print(", {} {:.4f}", name, v);
+    }
     fmt::print("\n");
     return 0;
   }
