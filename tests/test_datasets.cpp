@@ -19,42 +19,20 @@
 #include "rill/data/series.h"
 #include "rill/data/sha256.h"
 #include "rill/data/windows.h"
+#include "tests/support/files.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
 using namespace rill::data;
 using rill::testing::expect_error;
+using rill::testing::read_all;
+using rill::testing::TempDir;
+using rill::testing::write_raw;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("rill_test_datasets_" + std::to_string(::getpid()) + "_" +
-                                         info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& p) const { return (path_ / p).string(); }
 
- private:
-  fs::path path_;
-};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_raw(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 nlohmann::json manifest_of(const std::string& dir) {
   return nlohmann::json::parse(read_all(dir + "/manifest.json"));

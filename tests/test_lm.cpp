@@ -453,3 +453,18 @@ TEST(LanguageModel, DefaultModelSeesTheOrderOfTokens) {
   EXPECT_GT(control.valid.headline(), 2.2) << "the control learned the order: the test cannot "
                                               "tell a bag of tokens apart";
 }
+
+// Logits that are not finite (a diverged or damaged model) never reach the sampler's sort: the
+// sampler refuses them, naming the row and the token; -inf alone is a masked token, not an error.
+TEST(LanguageModel, SamplerRefusesNonFiniteLogits) {
+  Generator gen(1);
+  SamplerOptions opt;
+  Tensor ok = Tensor::from_vector<float>({0.5f, -INFINITY, 1.0f}, {1, 3});
+  EXPECT_NE(sample(ok, opt, gen)[0], 1);
+  expect_error([&] { sample(Tensor::from_vector<float>({0.5f, NAN, 1.0f}, {1, 3}), opt, gen); },
+               {"[sample]", "row 0", "nan at token 1"});
+  expect_error([&] { sample(Tensor::from_vector<float>({INFINITY, 0.f}, {1, 2}), opt, gen); },
+               {"[sample]", "inf at token 0"});
+  expect_error([&] { sample(Tensor::from_vector<float>({-INFINITY, -INFINITY}, {1, 2}), opt, gen); },
+               {"[sample]", "every logit of row 0 is -inf"});
+}

@@ -83,8 +83,11 @@ TEST(Stepper, F32MatchesTheTensorStep) {
       EXPECT_TRUE(all_close(got, want)) << c.name << " token " << id;
     }
     // The states went the same way: the tensor step can take over from the stepper.
-    for (const auto& [name, t] : a.tensors())
-      if (is_floating(t.dtype())) EXPECT_TRUE(all_close(b.get(name), t)) << c.name << " " << name;
+    for (const auto& [name, t] : a.tensors()) {
+      if (is_floating(t.dtype())) {
+        EXPECT_TRUE(all_close(b.get(name), t)) << c.name << " " << name;
+      }
+    }
   }
 }
 

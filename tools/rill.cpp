@@ -157,6 +157,9 @@ int run(int argc, char** argv) {
   eval_cmd->add_option("--max-batches,--max-segments", max_batches,
                        "evaluate at most this many batches (default: the whole split)");
   eval_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
+  eval_cmd->add_option("--weights", weights,
+                       "evaluate with the matrices rounded as the step path reads them: f32, "
+                       "bf16 or int8");
 
   // rill info
   auto* info_cmd = app.add_subcommand("info", "parameters, FLOPs per token, state size");
@@ -277,6 +280,7 @@ int run(int argc, char** argv) {
     RILL_CHECK(!eval_cmd->count("--max-batches") || max_batches >= 1,
                "[eval] --max-batches (--max-segments) must be at least 1, got {}", max_batches);
     LoadedModel l = load_model(ckpt);
+    round_weights_to(*l.model, weight_format_from_name(weights));
     RILL_CHECK(l.info.run.is_object(),
                "[eval] {} does not record the run that trained it (no \"rill.run\" metadata)",
                ckpt);

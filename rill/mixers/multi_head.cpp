@@ -5,6 +5,14 @@
 
 namespace rill {
 
+void read_heads(JsonFields& f, int64_t d_model, int64_t& heads, int64_t& head_dim) {
+  f.get("heads", heads);
+  f.check("heads", heads, heads > 0 && heads <= d_model, "between 1 and d_model");
+  f.get("head_dim", head_dim);
+  f.check("head_dim", head_dim, head_dim >= 0 && head_dim <= 4096,
+          "between 0 (d_model / heads) and 4096");
+}
+
 MultiHeadProjection::MultiHeadProjection(int64_t d_model, int64_t heads, int64_t dk, int64_t dv,
                                          uint64_t seed, bool bias, DType dtype)
     : heads_(heads), dk_(dk), dv_(dv) {

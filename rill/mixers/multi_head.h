@@ -3,9 +3,13 @@
 #pragma once
 #include <memory>
 
+#include "rill/io/json_fields.h"
 #include "rill/nn/linear.h"
 
 namespace rill {
+
+// Reads an attention mixer's "heads" and "head_dim" (0: d_model / heads) with their ranges.
+void read_heads(JsonFields& f, int64_t d_model, int64_t& heads, int64_t& head_dim);
 
 class MultiHeadProjection : public nn::Module {
  public:

@@ -116,11 +116,7 @@ std::shared_ptr<Mixer> build(const nlohmann::json& config, int64_t d_model, uint
   JsonFields f(config, "mixer \"softmax_attention\"");
   f.ignore("type");
   std::string positions = "rotary", step_mode = "kv_cache";
-  f.get("heads", c.heads);
-  f.check("heads", c.heads, c.heads > 0 && c.heads <= d_model, "between 1 and d_model");
-  f.get("head_dim", c.head_dim);
-  f.check("head_dim", c.head_dim, c.head_dim >= 0 && c.head_dim <= 4096,
-          "between 0 (d_model / heads) and 4096");
+  read_heads(f, d_model, c.heads, c.head_dim);
   f.get("positions", positions);
   f.get("rotary_base", c.rotary_base);
   f.check("rotary_base", c.rotary_base, c.rotary_base > 1, "above 1");

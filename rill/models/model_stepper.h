@@ -12,6 +12,12 @@ namespace rill {
 
 class SequenceModel;
 
+// Replaces every matrix a stepper packs (2-D weights and embeddings) by its value in `format`
+// (bf16 rounding, int8 per-channel quantisation; f32 leaves it), so that the ordinary forward
+// computes with the weights the step path reads: evaluation of a format without stepping every
+// token. Norm gains, biases and other vectors stay f32, as in the step path.
+void round_weights_to(SequenceModel& model, WeightFormat format);
+
 class ModelStepper {
  public:
   virtual ~ModelStepper() = default;

@@ -46,4 +46,13 @@ size_t TensorModelStepper::weight_bytes() const {
   return b;
 }
 
+void round_weights_to(SequenceModel& model, WeightFormat format) {
+  if (format == WeightFormat::f32) return;
+  NoGradGuard no_grad;
+  for (const nn::NamedParameter& p : model.named_parameters())
+    if (p.tensor.dim() == 2 && p.tensor.dtype() == DType::f32 &&
+        (p.kind == nn::ParamKind::weight || p.kind == nn::ParamKind::embedding))
+      Tensor(p.tensor).copy_(unpack_weights(pack_weights(p.tensor, format)));
+}
+
 }  // namespace rill

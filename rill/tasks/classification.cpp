@@ -54,11 +54,7 @@ Tensor ClassificationTask::loss(SequenceModel& model, const TaskBatch& batch, St
 
 Metrics ClassificationTask::evaluate(SequenceModel& model, const std::string& split,
                                      int64_t max_batches) {
-  RILL_CHECK(max_batches >= 0, "[task] max_batches must be >= 0 (0: the whole split), got {}",
-             max_batches);
-  NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  EvaluationScope scope(model, max_batches);
   const data::LabelledSplit& s = data_.split(split);
   int64_t n = s.size();
   if (max_batches > 0) n = std::min(n, max_batches * ctx_.batch);
@@ -77,7 +73,6 @@ Metrics ClassificationTask::evaluate(SequenceModel& model, const std::string& sp
       correct += (std::max_element(row, row + c) - row) == t[i];
     }
   }
-  model.train(was_training);
   Metrics m;
   m.loss = loss / double(n);
   m.primary = "accuracy";

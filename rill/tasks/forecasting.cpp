@@ -102,11 +102,7 @@ Tensor ForecastingTask::loss(SequenceModel& model, const TaskBatch& batch, State
 
 Metrics ForecastingTask::evaluate(SequenceModel& model, const std::string& split,
                                   int64_t max_batches) {
-  RILL_CHECK(max_batches >= 0, "[task] max_batches must be >= 0 (0: the whole split), got {}",
-             max_batches);
-  NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  EvaluationScope scope(model, max_batches);
   const data::SplitRange r = series_.range(split);
   const data::WindowSpec spec{config_.input_len, config_.horizon, 1};
   data::Windows w = data::make_windows(values_, r.begin, r.end, spec);
@@ -119,7 +115,6 @@ Metrics ForecastingTask::evaluate(SequenceModel& model, const std::string& split
     se += sum(mul(err, err)).item<double>();
     ae += sum(abs(err)).item<double>();
   }
-  model.train(was_training);
   const double count = double(n * config_.horizon * features_);
   Metrics m;
   m.loss = se / count;

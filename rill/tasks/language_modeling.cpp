@@ -97,11 +97,7 @@ Tensor LanguageModelingTask::loss(SequenceModel& model, const TaskBatch& batch, 
 
 Metrics LanguageModelingTask::evaluate(SequenceModel& model, const std::string& split,
                                        int64_t max_batches) {
-  RILL_CHECK(max_batches >= 0, "[task] max_batches must be >= 0 (0: the whole split), got {}",
-             max_batches);
-  NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  EvaluationScope scope(model, max_batches);
   auto batcher = split_batcher(corpus_, split, ctx_.batch, config_.seq);
   int64_t segments = static_cast<int64_t>(batcher->segments_per_epoch());
   if (max_batches > 0) segments = std::min(segments, max_batches);
@@ -115,7 +111,6 @@ Metrics LanguageModelingTask::evaluate(SequenceModel& model, const std::string& 
     total += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1}))
                  .item<double>();
   }
-  model.train(was_training);
   Metrics m;
   m.loss = total / double(segments);
   m.primary = readable_metric_name(corpus_.kind);

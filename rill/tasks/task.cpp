@@ -29,6 +29,13 @@ nlohmann::json Metrics::to_json() const {
   return j;
 }
 
+EvaluationScope::EvaluationScope(SequenceModel& model, int64_t max_batches)
+    : model_(model), was_training_(model.is_training()) {
+  RILL_CHECK(max_batches >= 0, "[task] max_batches must be >= 0 (0: the whole split), got {}",
+             max_batches);
+  model_.eval();
+}
+
 TaskRegistration::TaskRegistration(const std::string& type, TaskFactory factory) {
   tasks().add(type, std::move(factory));
 }

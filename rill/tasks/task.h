@@ -78,6 +78,21 @@ class Task {
                            int64_t max_batches) = 0;
 };
 
+// What every evaluate() does first: refuses a negative batch cap, turns the tape off and puts
+// the model in eval mode (no dropout) for its lifetime, then restores the mode it found.
+class EvaluationScope {
+ public:
+  EvaluationScope(SequenceModel& model, int64_t max_batches);
+  ~EvaluationScope() { model_.train(was_training_); }
+  EvaluationScope(const EvaluationScope&) = delete;
+  EvaluationScope& operator=(const EvaluationScope&) = delete;
+
+ private:
+  NoGradGuard no_grad_;
+  SequenceModel& model_;
+  bool was_training_;
+};
+
 using TaskFactory =
     std::function<std::unique_ptr<Task>(const nlohmann::json& config, const TaskContext& ctx)>;
 std::unique_ptr<Task> make_task(const nlohmann::json& config, const TaskContext& ctx);

@@ -61,10 +61,18 @@ std::vector<CompareRow> compare(const std::vector<std::string>& paths,
     c.time_limit_s = options.seconds;
     c.steps = std::max<int64_t>(c.steps, 1'000'000);  // the budget decides, not the step count
     c.validate();
+    // One task on one data set; how each model carries its state (reset_every) may differ, and
+    // each is evaluated the way it was trained.
+    auto data_of = [](const TrainConfig& t) {
+      return nlohmann::json{{"type", t.task.value("type", "")},
+                            {"corpus", t.task.value("corpus", "")},
+                            {"dataset", t.task.value("dataset", "")},
+                            {"data_dir", t.data_dir}};
+    };
     if (!configs.empty())
-      RILL_CHECK(c.task == configs.front().task && c.data_dir == configs.front().data_dir,
+      RILL_CHECK(data_of(c) == data_of(configs.front()),
                  "[compare] {} has task {} but {} has {}: a comparison needs one task and data",
-                 p, c.task.dump(), paths.front(), configs.front().task.dump());
+                 p, data_of(c).dump(), paths.front(), data_of(configs.front()).dump());
     configs.push_back(c);
     names.push_back(name);
   }

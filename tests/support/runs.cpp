@@ -1,9 +1,6 @@
 // Test fixtures for whole runs (see runs.h).
 #include "tests/support/runs.h"
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "rill/data/corpus.h"
@@ -11,17 +8,6 @@
 namespace rill::testing {
 
 namespace fs = std::filesystem;
-
-TempDir::TempDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "x";
-  path_ = (fs::temp_directory_path() / ("rill_" + name + "_" + std::to_string(::getpid())))
-              .string();
-  fs::remove_all(path_);
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() { fs::remove_all(path_); }
 
 std::string pattern_text(int sentences) {
   const char* words[] = {"one", "two", "three", "four", "five", "six", "seven"};

@@ -1,24 +1,14 @@
-// Test fixtures for whole runs: a small learnable corpus prepared in a temporary folder, a tiny
-// run configuration over it, and a temporary folder that cleans itself up.
+// Test fixtures for whole runs: a small learnable corpus prepared in a temporary folder and a
+// tiny run configuration over it.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "rill/train/train_config.h"
+#include "tests/support/files.h"
 
 namespace rill::testing {
 
-// A fresh folder under the system temp dir, named after the running test; removed on exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& str() const { return path_; }
-  std::string operator/(const std::string& p) const { return path_ + "/" + p; }
-
- private:
-  std::string path_;
-};
 
 // Counting sentences ("one then two.\n two then three.\n ..."): learnable from a few characters.
 std::string pattern_text(int sentences = 3000);

@@ -29,7 +29,7 @@ template <class T>
 Partial<T> reduce_block(ReduceOp op, const T* x, int64_t n) {
   if (op == ReduceOp::sum) {
     T acc = 0;
-_Pragma("omp simd reduction(+ : acc)")
+#pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; ++i) acc += x[i];
     return {acc, 0};
   }
@@ -65,14 +65,14 @@ constexpr int64_t kColumns = 256;
 template <class T>
 void sum_leading(const T* x, int64_t r, int64_t k, T* out) {
   const int64_t chunks = (k + kColumns - 1) / kColumns;
-_Pragma("omp parallel for schedule(static) if (r * k > 32768)")
+#pragma omp parallel for schedule(static) if (r * k > 32768)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * kColumns, len = std::min(kColumns, k - begin);
     T acc[kColumns];
     for (int64_t j = 0; j < len; ++j) acc[j] = 0;
     for (int64_t i = 0; i < r; ++i) {
       const T* row = x + i * k + begin;
-_Pragma("omp simd")
+#pragma omp simd
       for (int64_t j = 0; j < len; ++j) acc[j] += row[j];
     }
     for (int64_t j = 0; j < len; ++j) out[begin + j] = acc[j];
