@@ -102,13 +102,13 @@ int main(int argc, char** argv) {
   for (const MixerSpec* spec : registered_mixers())
     for (size_t i = 0; i < spec->examples.size(); ++i) {
       Config c{fmt::format("{} #{}", spec->type, i), spec->examples[i]};
-      if (filter.empty() || c.config.dump().find(filter) != std::string::npos)
-        configs.push_back(c);
+      if (filter.empty() || c.config.dump().find(filter) != std::string::npos) configs.push_back(c);
     }
   std::printf("# rill mixer benchmarks: d_model %lld, B = 1, f32, %d threads\n\n", (long long)kD,
               omp_get_max_threads());
   std::printf("Configurations (every registered mixer's examples):\n\n");
-  for (const Config& c : configs) std::printf("- %s: `%s`\n", c.name.c_str(), c.config.dump().c_str());
+  for (const Config& c : configs)
+    std::printf("- %s: `%s`\n", c.name.c_str(), c.config.dump().c_str());
 
   std::printf("\n## Training: one layer, forward + backward, median ms (peak MiB)\n\n| T |");
   for (const Config& c : configs) std::printf(" %s |", c.name.c_str());
@@ -128,8 +128,9 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  std::printf("\n## Generation: one token through one layer at a given context, median ms "
-              "(state per stream)\n\n| context |");
+  std::printf(
+      "\n## Generation: one token through one layer at a given context, median ms "
+      "(state per stream)\n\n| context |");
   for (const Config& c : configs) std::printf(" %s |", c.name.c_str());
   std::printf("\n|---|");
   for (size_t i = 0; i < configs.size(); ++i) std::printf("---|");

@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/machine.h"
 #include "rill/backend/backend.h"
 #include "rill/backend/cpu/elementwise.h"
 #include "rill/backend/cpu/norm.h"
 #include "rill/backend/cpu/softmax.h"
 #include "rill/core/allocator.h"
-#include "bench/support/machine.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/norm.h"
 #include "rill/ops/reduce.h"
@@ -69,7 +69,6 @@ void finish(benchmark::State& state, double bytes_per_iter) {
   state.counters["of_bw"] =
       Counter(bytes_per_iter / bandwidth(), Counter::kIsIterationInvariantRate);
 }
-
 
 // The bandwidth reference itself, as a row of its own: the same loop as measure_bandwidth, run
 // between the others (its of_bw shows how far the machine's speed drifted during the run).

@@ -13,6 +13,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 scripts/setup.sh
+scripts/format.sh --check
 scripts/build.sh
 (
   cd build

@@ -73,16 +73,22 @@ TEST(Autograd, Errors) {
 
 TEST(Autograd, ViewsAreDifferentiable) {
   Tensor x = random({2, 3, 4}, DType::f64, 7);
-  gradcheck([](const std::vector<Tensor>& in) { return in[0].transpose(0, 2).slice(1, 1, 3); },
-            {x}, "transpose+slice");
+  gradcheck([](const std::vector<Tensor>& in) { return in[0].transpose(0, 2).slice(1, 1, 3); }, {x},
+            "transpose+slice");
   gradcheck([](const std::vector<Tensor>& in) { return in[0].slice(2, 0, 4, 2).reshape({-1}); },
             {x}, "strided slice+reshape");
   gradcheck([](const std::vector<Tensor>& in) { return in[0].select(1, -1).unsqueeze(0); }, {x},
             "select+unsqueeze");
-  gradcheck([](const std::vector<Tensor>& in) { return in[0].unsqueeze(1).expand({2, 5, 3, 4}); },
-            {x}, "expand");
-  gradcheck([](const std::vector<Tensor>& in) { return in[0].permute({2, 0, 1}).contiguous(); },
-            {x}, "permute+contiguous");
+  gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return in[0].unsqueeze(1).expand({2, 5, 3, 4});
+      },
+      {x}, "expand");
+  gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return in[0].permute({2, 0, 1}).contiguous();
+      },
+      {x}, "permute+contiguous");
 }
 
 TEST(Autograd, CastGradientComesBackInTheInputDtype) {
@@ -106,8 +112,9 @@ TEST(Autograd, GradcheckDetectsAWrongGradient) {
     if (should_record({&in[0]})) record(std::make_shared<WrongBackward>(), {&in[0]}, {&y});
     return y;
   };
-  EXPECT_NONFATAL_FAILURE(gradcheck(wrong_identity, {random({1}, DType::f64, 8)}, "wrong", kGradcheckTol, Backend::ref),
-                          "analytic");
+  EXPECT_NONFATAL_FAILURE(
+      gradcheck(wrong_identity, {random({1}, DType::f64, 8)}, "wrong", kGradcheckTol, Backend::ref),
+      "analytic");
 }
 
 TEST(Autograd, AllCloseDetectsDifferences) {

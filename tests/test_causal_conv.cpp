@@ -3,7 +3,6 @@
 // non-contiguous inputs; f64 gradient checks of x, w and prev through both backends; pieces with
 // the carried inputs equal the whole; thread-count invariance; errors.
 #include "rill/ops/causal_conv.h"
-
 #include "rill/ops/index.h"
 #include "tests/support/testing.h"
 
@@ -26,7 +25,7 @@ std::vector<double> by_definition(const Tensor& x, const Tensor& w, const Tensor
         double acc = 0;
         for (int64_t j = 0; j < W; ++j) {
           const int64_t s = t - j;
-          const double v = s >= 0 ? xv[(b * T + s) * D + d]
+          const double v = s >= 0       ? xv[(b * T + s) * D + d]
                            : pv.empty() ? 0.0
                                         : pv[(b * (W - 1) + (W - 1 + s)) * D + d];
           acc += wv[j * D + d] * v;
@@ -47,8 +46,8 @@ TEST(CausalConv, MatchesTheDefinitionOnBothBackends) {
           Tensor x = strided ? random_strided(xs, dt, 1) : random(xs, dt, 1);
           Tensor w = random({width, 70}, dt, 2);
           Tensor prev = with_prev && width > 1 ? random({3, width - 1, 70}, dt, 3) : Tensor();
-          const std::string what = fmt::format("{} W {} prev {} strided {}", dtype_name(dt),
-                                               width, with_prev, strided);
+          const std::string what =
+              fmt::format("{} W {} prev {} strided {}", dtype_name(dt), width, with_prev, strided);
           Tensor y = causal_conv1d(x, w, prev);
           EXPECT_TRUE(all_close(y, Tensor::from_vector(by_definition(x, w, prev), xs).to(dt)))
               << what;
@@ -94,10 +93,19 @@ TEST(CausalConv, ThreadCountInvariant) {
 
 TEST(CausalConv, BadInput) {
   Tensor x = random({2, 5, 4}, DType::f32, 1);
-  expect_error([&] { causal_conv1d(x, random({3, 5}, DType::f32, 2), Tensor()); },
-               {"[causal_conv1d]", "[2, 5, 4]", "[3, 5]"});
-  expect_error([&] { causal_conv1d(x, random({3, 4}, DType::f32, 2), random({2, 1, 4}, DType::f32, 3)); },
-               {"[causal_conv1d]", "prev", "[2, 2, 4]", "[2, 1, 4]"});
-  expect_error([&] { causal_conv1d(x, random({3, 4}, DType::f64, 2), Tensor()); },
-               {"[causal_conv1d]", "f64"});
+  expect_error(
+      [&] {
+        causal_conv1d(x, random({3, 5}, DType::f32, 2), Tensor());
+      },
+      {"[causal_conv1d]", "[2, 5, 4]", "[3, 5]"});
+  expect_error(
+      [&] {
+        causal_conv1d(x, random({3, 4}, DType::f32, 2), random({2, 1, 4}, DType::f32, 3));
+      },
+      {"[causal_conv1d]", "prev", "[2, 2, 4]", "[2, 1, 4]"});
+  expect_error(
+      [&] {
+        causal_conv1d(x, random({3, 4}, DType::f64, 2), Tensor());
+      },
+      {"[causal_conv1d]", "f64"});
 }

@@ -2,8 +2,6 @@
 // model with a recurrent mixer and carried state), bitwise resume in a new process, atomic
 // writes under SIGKILL, and refusal of checkpoints that do not fit (another model, another
 // program's safetensors file, missing metadata), with messages that say what is wrong.
-#include "rill/train/checkpoint.h"
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include "rill/io/safetensors.h"
 #include "rill/models/stack_model.h"
 #include "rill/optim/adamw.h"
+#include "rill/train/checkpoint.h"
 #include "rill/train/trainer.h"
 #include "tests/support/runs.h"
 #include "tests/support/testing.h"
@@ -55,9 +54,9 @@ int run_child(const std::string& test, const std::string& env) {
 }
 
 std::shared_ptr<SequenceModel> small_model(int64_t d_model) {
-  return make_model({{"d_model", d_model}, {"n_layers", 2}, {"mlp_hidden", 4 * d_model},
-                     {"mixers", {kMixer}}},
-                    {256, 0, 256}, 1);
+  return make_model(
+      {{"d_model", d_model}, {"n_layers", 2}, {"mlp_hidden", 4 * d_model}, {"mixers", {kMixer}}},
+      {256, 0, 256}, 1);
 }
 
 }  // namespace
@@ -135,8 +134,8 @@ TEST(Checkpoint, KilledWriterLeavesACheckpoint) {
   const std::string path = dir / "killed.safetensors";
   auto first = small_model(256);
   static_cast<StackModel&>(*first).blocks[0]->mlp->fc1->bias.fill_(0.0);
-  save_checkpoint(path, {first->config_json(), json::object(), json(), first.get(), nullptr,
-                         nullptr, {}});
+  save_checkpoint(
+      path, {first->config_json(), json::object(), json(), first.get(), nullptr, nullptr, {}});
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
   int64_t newest = 0;
   for (int round = 0; round < 6; ++round) {
@@ -193,6 +192,6 @@ TEST(Checkpoint, RefusesWhatDoesNotFit) {
                    {{"format", "rill-checkpoint-2"}, {"rill.model", "{}"}, {"rill.task", "{}"}});
   expect_error([&] { load_model(path); }, {"[checkpoint]", "no \"rill.training\" metadata"});
   save_safetensors(path, {{"x", Tensor::ones({2})}}, {{"format", "rill-checkpoint-1"}});
-  expect_error([&] { load_model(path); }, {"[checkpoint]", "\"rill-checkpoint-1\"",
-                                           "another version of rill"});
+  expect_error([&] { load_model(path); },
+               {"[checkpoint]", "\"rill-checkpoint-1\"", "another version of rill"});
 }

@@ -25,8 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-
 // Lines of pseudo-English with varied lengths: deterministic, and enough repetition that a
 // word vocabulary has frequent and rare words.
 std::string make_text(int lines, uint32_t seed) {
@@ -563,9 +561,10 @@ TEST(Corpus, InstallExtractPrepareFromARelativeDataDir) {
   const fs::path saved_cwd = fs::current_path();
   fs::current_path(dir.str());
   const std::string package = dir / "package";  // where the "registry" installs to
-  write_raw(dir / "install.sh",
-            "mkdir -p " + package + " && printf 'In the beginning\\nwas a test corpus.\\n%.0s' "
-            "$(seq 200) > " + package + "/text.txt && touch " + package + "/installed\n");
+  write_raw(dir / "install.sh", "mkdir -p " + package +
+                                    " && printf 'In the beginning\\nwas a test corpus.\\n%.0s' "
+                                    "$(seq 200) > " +
+                                    package + "/text.txt && touch " + package + "/installed\n");
   const bool can_root = ::geteuid() == 0 || std::system("sudo -n true >/dev/null 2>&1") == 0;
   for (const std::string registry : {"npm", "debian"}) {
     if (registry == "debian" && !can_root) {

@@ -32,8 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-
 nlohmann::json manifest_of(const std::string& dir) {
   return nlohmann::json::parse(read_all(dir + "/manifest.json"));
 }

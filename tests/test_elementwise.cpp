@@ -1,9 +1,8 @@
 // Elementwise ops: cpu against ref (contiguous, strided, broadcast; f32 and f64), f64 gradient
 // checks, and the error messages for bad input.
-#include "rill/ops/elementwise.h"
-
 #include <cmath>
 
+#include "rill/ops/elementwise.h"
 #include "rill/ops/reduce.h"
 #include "tests/support/testing.h"
 
@@ -53,8 +52,8 @@ const std::vector<std::pair<const char*, BinaryFn>> kBinary = {
 
 // Pairs of broadcast-compatible shapes.
 const std::vector<std::pair<Shape, Shape>> kBroadcast = {
-    {{5}, {5}}, {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}}, {{2, 1, 5}, {3, 1}},
-    {{}, {2, 3}}, {{64, 300}, {64, 300}}, {{64, 300}, {300}}};
+    {{5}, {5}},          {{3, 4}, {3, 4}}, {{3, 4}, {4}},          {{3, 1}, {1, 4}},
+    {{2, 1, 5}, {3, 1}}, {{}, {2, 3}},     {{64, 300}, {64, 300}}, {{64, 300}, {300}}};
 
 }  // namespace
 
@@ -116,7 +115,8 @@ TEST(Elementwise, WhereAndMaskedFill) {
         fmt::format("masked_fill {}", dtype_name(dt)));
   }
   Tensor cond = Tensor::from_vector<int64_t>({1, 0, 2}, {3});
-  Tensor a = Tensor::from_vector<double>({1, 2, 3}, {3}), b = Tensor::from_vector<double>({4, 5, 6}, {3});
+  Tensor a = Tensor::from_vector<double>({1, 2, 3}, {3}),
+         b = Tensor::from_vector<double>({4, 5, 6}, {3});
   EXPECT_EQ(where(cond, a, b).to_vector<double>(), (std::vector<double>{1, 5, 3}));
   gradcheck([&](const std::vector<Tensor>& in) { return where(cond, in[0], in[1]); },
             {random({2, 3}, DType::f64, 1), random({3}, DType::f64, 2)}, "where");

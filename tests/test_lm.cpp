@@ -26,8 +26,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const json kLinear = {{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}};
-const json kLinearConv = {{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8},
-                          {"local", "conv3"}};
+const json kLinearConv = {
+    {"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}, {"local", "conv3"}};
 const json kSoftmax = {{"type", "softmax_attention"}, {"heads", 2}};
 
 // A run's outcome, as compared bitwise between runs.
@@ -55,7 +55,7 @@ Outcome run(const TrainConfig& cfg, bool resume, int64_t stop_at = 0, bool step_
   // What the checkpoint holds: the weights, optimiser state and carried state a resume reads.
   SafetensorsReader r(cfg.out_dir + "/checkpoint.safetensors");
   for (const std::string& n : r.names()) {
-    auto& dst = n.rfind("model.", 0) == 0 ? o.weights
+    auto& dst = n.rfind("model.", 0) == 0   ? o.weights
                 : n.rfind("optim.", 0) == 0 ? o.optimizer
                                             : o.state;
     dst.emplace_back(n, r.load(n));
@@ -184,9 +184,8 @@ TEST(LanguageModel, RefusalsUpFront) {
   // The pattern corpus's valid split is 5% of 47 kB: about 2,360 bytes.
   TrainConfig big = cfg;
   big.batch = 128;
-  expect_error([&] { train(big, false); },
-               {"[task] the valid split of pattern", "too few for one batch of 128 lanes x 33",
-                "4224"});
+  expect_error([&] { train(big, false); }, {"[task] the valid split of pattern",
+                                            "too few for one batch of 128 lanes x 33", "4224"});
   TrainConfig bad = cfg;
   bad.warmup = 6;
   expect_error([&] { bad.validate(); }, {"[config]", "\"warmup\" is 6", "steps is 6"});
@@ -273,9 +272,9 @@ TEST(LanguageModel, StepLogitsEqualParallel) {
 }
 
 TEST(LanguageModel, SavedStreamContinuesIdentically) {
-  auto m = make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64},
-                       {"mixers", {kLinearConv}}},
-                      {256, 0, 256}, 1);
+  auto m =
+      make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"mixers", {kLinearConv}}},
+                 {256, 0, 256}, 1);
   std::vector<int64_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   SamplerOptions opt;
   opt.temperature = 0.9, opt.top_k = 50, opt.top_p = 0.95;
@@ -290,15 +289,18 @@ TEST(LanguageModel, SavedStreamContinuesIdentically) {
   // A different seed gives a different continuation (the sampler really samples).
   Stream c = start_stream(*m, prompt, 43, policy);
   EXPECT_NE(continue_stream(*m, c, 40, opt, policy), first);
-  expect_error([&] { State().save(dir / "stream.safetensors"),
-                     Stream::load(dir / "stream.safetensors"); },
-               {"[generate]", "without a saved stream"});
+  expect_error(
+      [&] { State().save(dir / "stream.safetensors"), Stream::load(dir / "stream.safetensors"); },
+      {"[generate]", "without a saved stream"});
 }
 
 // Generation keeps the context a model was trained for: once the state has read C tokens it is
 // rebuilt from the last C/2, so the logits equal those of a fresh state fed those tokens.
 TEST(LanguageModel, GenerationFollowsTheTrainedContext) {
-  auto m = make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"dtype", "f64"},
+  auto m = make_model({{"d_model", 32},
+                       {"n_layers", 2},
+                       {"mlp_hidden", 64},
+                       {"dtype", "f64"},
                        {"mixers", {kLinear}}},
                       {256, 0, 256}, 1);
   m->eval();
@@ -323,8 +325,7 @@ TEST(LanguageModel, GenerationFollowsTheTrainedContext) {
 }
 
 TEST(LanguageModel, InfoNumbers) {
-  auto m = make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64},
-                       {"mixers", {kLinear}}},
+  auto m = make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"mixers", {kLinear}}},
                       {256, 0, 256}, 1);
   // Embedding 256x32, per layer: 2 norms (64 each), q/k/v/o 4x32x32, MLP 32x64+64+64x32+32;
   // final norm 64; the head is tied.
@@ -335,9 +336,9 @@ TEST(LanguageModel, InfoNumbers) {
   EXPECT_EQ(i1.state_bytes, size_t(2 * 2 * 16 * 17 * 4));  // S [1,2,16,17] per layer
   EXPECT_EQ(i1.state_bytes, i2.state_bytes);
   EXPECT_EQ(i1.flops_per_token, i2.flops_per_token);
-  auto soft = make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64},
-                          {"mixers", {kSoftmax}}},
-                         {256, 0, 256}, 1);
+  auto soft =
+      make_model({{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"mixers", {kSoftmax}}},
+                 {256, 0, 256}, 1);
   EXPECT_FALSE(soft->info(10).constant_state);
   EXPECT_GT(soft->info(100000).flops_per_token, soft->info(100).flops_per_token);
   // KV cache: 2 layers x (k and v: 2 heads x 1000 keys x 16) f32 + positions.
@@ -360,19 +361,19 @@ TEST(LanguageModel, ClearErrors) {
                {"[config]", "parameters", "more than this machine's"});
   expect_error([&] { make_model(json::parse(R"({"seed": 3})"), io, 0); },
                {"[config]", "\"seed\" belongs to the run"});
-  expect_error([&] {
-    make_model(json::parse(R"({"n_layers": 3, "mixers": [{"type":"linear_attention"},
+  expect_error(
+      [&] {
+        make_model(json::parse(R"({"n_layers": 3, "mixers": [{"type":"linear_attention"},
                                                           {"type":"linear_attention"}]})"),
-               io, 0);
-  },
-               {"[config]", "2 mixers", "3 layers"});
+                   io, 0);
+      },
+      {"[config]", "2 mixers", "3 layers"});
   expect_error([&] { make_model(json::parse(R"({"type": "mamba"})"), io, 0); },
                {"[config]", "unknown model type \"mamba\"", "stack"});
   expect_error([] { TrainConfig::from_json(json::parse(R"({"steps": 0})")); },
                {"[config]", "\"steps\" is 0"});
   for (const char* bad : {R"({"beta1": 1.0})", R"({"beta2": -0.1})", R"({"clip": -1})",
-                          R"({"weight_decay": -0.5})", R"({"batch": true})",
-                          R"({"lr": "fast"})"})
+                          R"({"weight_decay": -0.5})", R"({"batch": true})", R"({"lr": "fast"})"})
     expect_error([&] { TrainConfig::from_json(json::parse(bad)); }, {"[config]"});
   TempDir dir;
   TrainConfig cfg;
@@ -429,8 +430,8 @@ TEST(LanguageModel, DefaultModelSeesTheOrderOfTokens) {
   info.package = "none";
   info.description = "made in the test";
   data::prepare_text(info, text, dir.str());
-  const TrainConfig main_job = TrainConfig::from_file(std::string(RILL_SOURCE_DIR) +
-                                                      "/configs/default.json");
+  const TrainConfig main_job =
+      TrainConfig::from_file(std::string(RILL_SOURCE_DIR) + "/configs/default.json");
   auto shrunk = [&](const json& mixers, const std::string& out) {
     TrainConfig c = tiny_lm_run(dir.str(), dir / out, mixers[0]);
     c.model["mixers"] = mixers;
@@ -443,9 +444,10 @@ TEST(LanguageModel, DefaultModelSeesTheOrderOfTokens) {
   const TrainResult with_default = train(shrunk(main_job.model["mixers"], "default"), false);
   const json plain = {{{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}}};
   const TrainResult control = train(shrunk(plain, "plain"), false);
-  std::printf("bigram entropy %.3f bits; default model %.3f bits/byte; plain linear attention "
-              "%.3f bits/byte\n",
-              bigram, with_default.valid.headline(), control.valid.headline());
+  std::printf(
+      "bigram entropy %.3f bits; default model %.3f bits/byte; plain linear attention "
+      "%.3f bits/byte\n",
+      bigram, with_default.valid.headline(), control.valid.headline());
   // Measured here: about 1.2 bits for a local convolution in front of linear attention, about
   // 2.6 for the control (which learns a little from the bag: the letters of a line drift
   // slowly, so their mix says where the walk is, but never which letter came two back).
@@ -461,10 +463,19 @@ TEST(LanguageModel, SamplerRefusesNonFiniteLogits) {
   SamplerOptions opt;
   Tensor ok = Tensor::from_vector<float>({0.5f, -INFINITY, 1.0f}, {1, 3});
   EXPECT_NE(sample(ok, opt, gen)[0], 1);
-  expect_error([&] { sample(Tensor::from_vector<float>({0.5f, NAN, 1.0f}, {1, 3}), opt, gen); },
-               {"[sample]", "row 0", "nan at token 1"});
-  expect_error([&] { sample(Tensor::from_vector<float>({INFINITY, 0.f}, {1, 2}), opt, gen); },
-               {"[sample]", "inf at token 0"});
-  expect_error([&] { sample(Tensor::from_vector<float>({-INFINITY, -INFINITY}, {1, 2}), opt, gen); },
-               {"[sample]", "every logit of row 0 is -inf"});
+  expect_error(
+      [&] {
+        sample(Tensor::from_vector<float>({0.5f, NAN, 1.0f}, {1, 3}), opt, gen);
+      },
+      {"[sample]", "row 0", "nan at token 1"});
+  expect_error(
+      [&] {
+        sample(Tensor::from_vector<float>({INFINITY, 0.f}, {1, 2}), opt, gen);
+      },
+      {"[sample]", "inf at token 0"});
+  expect_error(
+      [&] {
+        sample(Tensor::from_vector<float>({-INFINITY, -INFINITY}, {1, 2}), opt, gen);
+      },
+      {"[sample]", "every logit of row 0 is -inf"});
 }

@@ -36,8 +36,8 @@ std::vector<Example> examples() {
   std::vector<Example> out;
   for (const MixerSpec* spec : registered_mixers())
     for (size_t i = 0; i < spec->examples.size(); ++i)
-      out.push_back({fmt::format("{} #{}: {}", spec->type, i, spec->examples[i].dump()),
-                     spec->examples[i]});
+      out.push_back(
+          {fmt::format("{} #{}: {}", spec->type, i, spec->examples[i].dump()), spec->examples[i]});
   return out;
 }
 
@@ -172,8 +172,11 @@ TEST(Mixers, LinearAttentionFormsAgreeWithGradients) {
       std::vector<std::vector<Tensor>> grads;
       std::vector<Tensor> outs, finals;
       for (const char* form : {"recurrent", "chunked"}) {
-        auto m = build({{"type", "linear_attention"}, {"heads", 2}, {"form", form},
-                        {"chunk", 4}, {"normalize", normalize}},
+        auto m = build({{"type", "linear_attention"},
+                        {"heads", 2},
+                        {"form", form},
+                        {"chunk", 4},
+                        {"normalize", normalize}},
                        dt);
         Tensor x = random({2, 10, kD}, dt, 8).set_requires_grad(true);
         State s = m->init_state(2);
@@ -227,8 +230,8 @@ TEST(Mixers, LinearAttentionMatchesTheQuadraticForm) {
       for (int j = 0; j <= i; ++j) mask.data<double>()[i * 7 + j] = 1;
     a = mul(a, mask);
     Tensor o = div(matmul(a, v), add(sum(a, {3}, true), eps));
-    Tensor expect = matmul(o.transpose(1, 2).reshape({2, 7, 16}),
-                           param("proj.o.weight").transpose(0, 1));
+    Tensor expect =
+        matmul(o.transpose(1, 2).reshape({2, 7, 16}), param("proj.o.weight").transpose(0, 1));
     EXPECT_TRUE(all_close(y, expect)) << "eps " << eps;
   }
 }
@@ -258,7 +261,7 @@ TEST(Mixers, StepStateIsConstantOver10000Steps) {
   EXPECT_EQ(a.bytes(), kv->state_bytes(50));
   EXPECT_EQ(b.bytes(), win->state_bytes(50));
   EXPECT_EQ(b.bytes(), 2u * 2 * 8 * 8 * 4 + 8);  // k and v: [1, 2 heads, 8 keys, 8] f32, pos
-  EXPECT_TRUE(win->constant_state());  // a window bounds the cache
+  EXPECT_TRUE(win->constant_state());            // a window bounds the cache
   EXPECT_FALSE(kv->constant_state());
 }
 
@@ -282,31 +285,54 @@ TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {
 
 TEST(Mixers, BadInputAndConfig) {
   auto m = build({{"type", "linear_attention"}, {"heads", 2}}, DType::f32);
-  expect_error([&] { m->forward(random({2, 3, kD + 1}, DType::f32, 1), nullptr); },
-               {"[linear_attention]", "[2, 3, 17]"});
+  expect_error(
+      [&] {
+        m->forward(random({2, 3, kD + 1}, DType::f32, 1), nullptr);
+      },
+      {"[linear_attention]", "[2, 3, 17]"});
   State s = m->init_state(1);
-  expect_error([&] { m->step(random({3, kD}, DType::f32, 1), s); },
-               {"[linear_attention]", "state S"});
+  expect_error(
+      [&] {
+        m->step(random({3, kD}, DType::f32, 1), s);
+      },
+      {"[linear_attention]", "state S"});
   // Unknown types list what is registered.
-  expect_error([&] { make_mixer({{"type", "mamba"}}, kD, 0, DType::f32); },
-               {"[config]", "mamba", "linear_attention", "softmax_attention"});
-  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"hedas", 2}}, kD, 0, DType::f32); },
-               {"[config]", "hedas"});
+  expect_error(
+      [&] {
+        make_mixer({{"type", "mamba"}}, kD, 0, DType::f32);
+      },
+      {"[config]", "mamba", "linear_attention", "softmax_attention"});
+  expect_error(
+      [&] {
+        make_mixer({{"type", "linear_attention"}, {"hedas", 2}}, kD, 0, DType::f32);
+      },
+      {"[config]", "hedas"});
   // Values of the wrong type are refused, never truncated.
   for (const json& heads : {json("2"), json(2.5), json(true), json(1e30)})
     expect_error(
-        [&] { make_mixer({{"type", "softmax_attention"}, {"heads", heads}}, kD, 0, DType::f32); },
+        [&] {
+          make_mixer({{"type", "softmax_attention"}, {"heads", heads}}, kD, 0, DType::f32);
+        },
         {"[config]", "\"heads\"", "integer"});
-  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"heads", 3}}, kD, 0, DType::f32); },
-               {"[linear_attention]", "divisible"});
   expect_error(
-      [&] { make_mixer({{"type", "linear_attention"}, {"head_dim", -4}}, kD, 0, DType::f32); },
+      [&] {
+        make_mixer({{"type", "linear_attention"}, {"heads", 3}}, kD, 0, DType::f32);
+      },
+      {"[linear_attention]", "divisible"});
+  expect_error(
+      [&] {
+        make_mixer({{"type", "linear_attention"}, {"head_dim", -4}}, kD, 0, DType::f32);
+      },
       {"[config]", "\"head_dim\" is -4"});
   for (double eps : {0.0, -1e-6})
     expect_error(
-        [&] { make_mixer({{"type", "linear_attention"}, {"eps", eps}}, kD, 0, DType::f32); },
+        [&] {
+          make_mixer({{"type", "linear_attention"}, {"eps", eps}}, kD, 0, DType::f32);
+        },
         {"[config]", "\"eps\"", "positive"});
-  expect_error([&] { make_mixer({{"type", "linear_attention"}, {"local", "conv9"}}, kD, 0,
-                                DType::f32); },
-               {"[config]", "\"local\" is \"conv9\""});
+  expect_error(
+      [&] {
+        make_mixer({{"type", "linear_attention"}, {"local", "conv9"}}, kD, 0, DType::f32);
+      },
+      {"[config]", "\"local\" is \"conv9\""});
 }

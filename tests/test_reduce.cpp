@@ -1,12 +1,11 @@
 // Reductions: cpu against ref over dim sets, keepdim, strided inputs; gradient checks;
 // determinism across thread counts; errors.
-#include "rill/ops/reduce.h"
-
 #include <omp.h>
 
 #include <cmath>
 
 #include "rill/ops/elementwise.h"
+#include "rill/ops/reduce.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -27,13 +26,19 @@ struct Case {
   Shape shape;
   std::vector<int64_t> dims;
 };
-const std::vector<Case> kCases = {
-    {{7}, {}},          {{3, 5}, {1}},        {{3, 5}, {0}},     {{2, 3, 4}, {0, 2}},
-    {{2, 3, 4}, {-1}},  {{2, 3, 4}, {}},      {{5, 9000}, {1}},  {{9000, 3}, {0}},
-    {{4, 2, 6, 3}, {1, 3}},
-    // Leading dims summed with many columns kept (a bias gradient): the column-chunk path, with
-    // a ragged last chunk of columns.
-    {{37, 3, 300}, {0, 1}}, {{2049, 64}, {0}}};
+const std::vector<Case> kCases = {{{7}, {}},
+                                  {{3, 5}, {1}},
+                                  {{3, 5}, {0}},
+                                  {{2, 3, 4}, {0, 2}},
+                                  {{2, 3, 4}, {-1}},
+                                  {{2, 3, 4}, {}},
+                                  {{5, 9000}, {1}},
+                                  {{9000, 3}, {0}},
+                                  {{4, 2, 6, 3}, {1, 3}},
+                                  // Leading dims summed with many columns kept (a bias gradient):
+                                  // the column-chunk path, with a ragged last chunk of columns.
+                                  {{37, 3, 300}, {0, 1}},
+                                  {{2049, 64}, {0}}};
 
 }  // namespace
 
@@ -66,8 +71,8 @@ TEST(Reduce, KnownValuesAndShapes) {
   EXPECT_EQ(sum(x, {0}, true).shape(), (Shape{1, 3}));
   EXPECT_EQ(mean(x).item<double>(), 3.5);
   EXPECT_EQ(max(x, {0}).to_vector<double>(), (std::vector<double>{4, 5, 6}));
-  EXPECT_NEAR(logsumexp(x, {1}).to_vector<double>()[0], std::log(std::exp(1) + std::exp(2) + std::exp(3)),
-              1e-14);
+  EXPECT_NEAR(logsumexp(x, {1}).to_vector<double>()[0],
+              std::log(std::exp(1) + std::exp(2) + std::exp(3)), 1e-14);
   // Stable for large inputs, and -inf rows stay -inf instead of NaN.
   Tensor big = Tensor::from_vector<float>({1000.f, 1000.f, -INFINITY, -INFINITY}, {2, 2});
   auto l = logsumexp(big, {1}).to_vector<float>();
@@ -84,7 +89,9 @@ TEST(Reduce, MaxGradientIsSharedBetweenTies) {
 TEST(Reduce, BitwiseIdenticalAcrossThreadCounts) {
   Tensor x = random({3, 100003}, DType::f32, 5), rows = random({4096, 1000}, DType::f32, 6);
   expect_thread_invariant(
-      [&] { return std::vector<Tensor>{sum(x, {1}), logsumexp(x), sum(rows, {0})}; },
+      [&] {
+        return std::vector<Tensor>{sum(x, {1}), logsumexp(x), sum(rows, {0})};
+      },
       "sum, logsumexp, column sums");
 }
 

@@ -1,13 +1,12 @@
 // safetensors: round trips for every dtype, metadata, strided sources, half/bfloat16 rounding,
 // and one distinct error for each kind of corrupt or truncated file.
-#include "rill/io/safetensors.h"
-
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "rill/io/safetensors.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -19,8 +18,8 @@ namespace {
 class TempDir {
  public:
   TempDir() {
-    path_ = fs::temp_directory_path() / ("rill_test_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter_++));
+    path_ = fs::temp_directory_path() /
+            ("rill_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -82,8 +81,8 @@ TEST(Safetensors, HalfAndBfloat16) {
   TempDir dir;
   std::string path = dir.file("h.safetensors");
   Tensor x = random({1000}, DType::f32, 6);
-  save_safetensors(path, {{"h", x}, {"b", x}},
-                   {}, {{"h", safetensors::StDType::F16}, {"b", safetensors::StDType::BF16}});
+  save_safetensors(path, {{"h", x}, {"b", x}}, {},
+                   {{"h", safetensors::StDType::F16}, {"b", safetensors::StDType::BF16}});
   SafetensorsReader r(path);
   EXPECT_EQ(r.entry("h").dtype, safetensors::StDType::F16);
   EXPECT_TRUE(all_close(r.load("h"), x, 1e-3));  // 11-bit mantissa
@@ -117,7 +116,8 @@ TEST(Safetensors, EachCorruptionHasItsOwnError) {
                     {"outside the data", "\"t\""});
   expect_load_error(raw_file(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
                     {"do not match shape", "\"t\""});
-  expect_load_error(raw_file("{" + ok_entry + "," + ok_entry + "}", 8), {"duplicate name", "\"t\""});
+  expect_load_error(raw_file("{" + ok_entry + "," + ok_entry + "}", 8),
+                    {"duplicate name", "\"t\""});
   expect_load_error(raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8),
                     {"unexpected field", "\"t\""});
   expect_load_error(raw_file(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
@@ -147,9 +147,12 @@ TEST(Safetensors, WriterRefusesBadInputAndLeavesTheOldFile) {
   Tensor x = random({3}, DType::f32, 9);
   save_safetensors(path, {{"x", x}});
   expect_error([&] { save_safetensors(path, {{"x", x}, {"x", x}}); }, {"duplicate name", "\"x\""});
-  expect_error([&] { save_safetensors(path, {{"i", Tensor::zeros({2}, DType::i64)}}, {},
-                                      {{"i", safetensors::StDType::F16}}); },
-               {"cannot be stored as F16", "\"i\""});
+  expect_error(
+      [&] {
+        save_safetensors(path, {{"i", Tensor::zeros({2}, DType::i64)}}, {},
+                         {{"i", safetensors::StDType::F16}});
+      },
+      {"cannot be stored as F16", "\"i\""});
   SafetensorsReader r(path);  // still the first, complete file
   EXPECT_TRUE(bitwise_equal(r.load("x"), x));
   for (const auto& e : fs::directory_iterator(fs::path(path).parent_path()))

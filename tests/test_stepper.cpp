@@ -17,8 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-const json kDefaultMixer = {{"type", "linear_attention"}, {"heads", 4}, {"feature_map", "relu"},
-                            {"normalize", false}, {"decay", "input"}, {"local", "shift"}};
+const json kDefaultMixer = {{"type", "linear_attention"}, {"heads", 4},
+                            {"feature_map", "relu"},      {"normalize", false},
+                            {"decay", "input"},           {"local", "shift"}};
 
 struct ModelCase {
   std::string name;
@@ -38,8 +39,8 @@ std::vector<ModelCase> cases() {
       {"learned decay, swiglu, rms norms",
        model({{{"type", "linear_attention"}, {"decay", "learned"}}},
              {{"mlp", "swiglu"}, {"norm", "rms"}})},
-      {"post-norm, untied head", model({kDefaultMixer}, {{"blocks", "post_norm"},
-                                                         {"tie_embeddings", false}})},
+      {"post-norm, untied head",
+       model({kDefaultMixer}, {{"blocks", "post_norm"}, {"tie_embeddings", false}})},
       {"softmax and a GRU-gated block (tensor fallbacks)",
        model({{{"type", "softmax_attention"}, {"window", 8}}, kDefaultMixer},
              {{"blocks", {"gru_gated", "pre_norm"}}})},
@@ -140,7 +141,8 @@ TEST(Stepper, ReducedPrecisionWeightsStayClose) {
       Tensor p = log_softmax(f32->step(ids, a).clone(), -1);
       Tensor q = log_softmax(reduced->step(ids, b).clone(), -1);
       std::vector<float> pv = p.to_vector<float>(), qv = q.to_vector<float>();
-      for (size_t i = 0; i < pv.size(); ++i) worst = std::max(worst, double(std::abs(pv[i] - qv[i])));
+      for (size_t i = 0; i < pv.size(); ++i)
+        worst = std::max(worst, double(std::abs(pv[i] - qv[i])));
     }
     std::printf("%s weights: worst log-probability difference from f32 %.2e nats\n",
                 weight_format_name(format), worst);
@@ -154,8 +156,11 @@ TEST(Stepper, BadInput) {
   auto s = m->make_stepper(2, WeightFormat::f32);
   State st = m->init_state(2);
   expect_error([&] { s->step(Tensor::from_vector<int64_t>({1}, {1}), st); }, {"[stepper]", "[2]"});
-  expect_error([&] { s->step(Tensor::from_vector<int64_t>({1, 300}, {2}), st); },
-               {"[stepper]", "300", "vocabulary"});
+  expect_error(
+      [&] {
+        s->step(Tensor::from_vector<int64_t>({1, 300}, {2}), st);
+      },
+      {"[stepper]", "300", "vocabulary"});
   State wrong = m->init_state(1);
   expect_error([&] { s->step(Tensor::from_vector<int64_t>({1, 2}, {2}), wrong); }, {"streams"});
 }

@@ -22,11 +22,11 @@ using nlohmann::json;
 
 namespace {
 
-const json kModel = {{"d_model", 32},
-                     {"n_layers", 2},
-                     {"mlp_hidden", 64},
-                     {"mixers", {{{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8},
-                                  {"local", "conv3"}}}}};
+const json kModel = {
+    {"d_model", 32},
+    {"n_layers", 2},
+    {"mlp_hidden", 64},
+    {"mixers", {{{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}, {"local", "conv3"}}}}};
 
 // 1,200 sequences of 12 steps of 4 features in [0, 1]: step 0 is the one-hot of the class, the
 // other steps are noise in [0, 0.3]. Chance is 25%.
@@ -104,8 +104,8 @@ TEST(Tasks, ClassificationLearnsTheCue) {
 TEST(Tasks, ForecastingBeatsTheNaiveForecasts) {
   TempDir dir;
   prepare_sine(dir.str());
-  TrainConfig cfg = run_config(
-      dir, {{"type", "forecasting"}, {"dataset", "sine"}, {"input_len", 48}}, 300);
+  TrainConfig cfg =
+      run_config(dir, {{"type", "forecasting"}, {"dataset", "sine"}, {"input_len", 48}}, 300);
   TrainResult r = train(cfg, false);
   const Metrics& m = r.valid;
   EXPECT_EQ(m.primary, "mse");
@@ -139,18 +139,27 @@ TEST(Tasks, ShuffledBatchesCoverEachEpochAndResume) {
 TEST(Tasks, ClearErrors) {
   TempDir dir;
   prepare_sine(dir.str());
-  expect_error([&] { make_task({{"type", "translation"}}, {dir.str(), 4, 1}); },
-               {"[config]", "unknown task type \"translation\"", "classification",
-                "forecasting", "language_modeling"});
-  expect_error([&] { make_task({{"type", "forecasting"}, {"dataset", "sine"},
-                                {"normalize", "global"}},
-                               {dir.str(), 4, 1}); },
-               {"[config]", "\"normalize\" is \"global\""});
-  expect_error([&] { make_task({{"type", "forecasting"}, {"dataset", "sine"},
-                                {"input_len", 2.5}},
-                               {dir.str(), 4, 1}); },
-               {"[config]", "\"input_len\" must be an integer"});
-  expect_error([&] { make_task({{"type", "classification"}, {"dataset", "sine"}},
-                               {dir.str(), 4, 1}); },
-               {"[data]", "sine"});
+  expect_error(
+      [&] {
+        make_task({{"type", "translation"}}, {dir.str(), 4, 1});
+      },
+      {"[config]", "unknown task type \"translation\"", "classification", "forecasting",
+       "language_modeling"});
+  expect_error(
+      [&] {
+        make_task({{"type", "forecasting"}, {"dataset", "sine"}, {"normalize", "global"}},
+                  {dir.str(), 4, 1});
+      },
+      {"[config]", "\"normalize\" is \"global\""});
+  expect_error(
+      [&] {
+        make_task({{"type", "forecasting"}, {"dataset", "sine"}, {"input_len", 2.5}},
+                  {dir.str(), 4, 1});
+      },
+      {"[config]", "\"input_len\" must be an integer"});
+  expect_error(
+      [&] {
+        make_task({{"type", "classification"}, {"dataset", "sine"}}, {dir.str(), 4, 1});
+      },
+      {"[data]", "sine"});
 }

@@ -1,11 +1,10 @@
 // Tensor basics: views share storage, strides, dtype conversion, factories, the allocator's
 // counters and cache, and the counter-based RNG.
-#include "rill/core/tensor.h"
-
 #include <omp.h>
 
 #include "rill/core/allocator.h"
 #include "rill/core/rng.h"
+#include "rill/core/tensor.h"
 #include "rill/ops/elementwise.h"
 #include "tests/support/testing.h"
 
@@ -19,9 +18,9 @@ TEST(Tensor, ViewsShareStorageAndMapIndices) {
   EXPECT_EQ(t.shape(), (Shape{4, 3, 2}));
   EXPECT_FALSE(t.is_contiguous());
   EXPECT_EQ(t.contiguous().to_vector<double>()[1], 12.0);  // t[0,0,1] = x[1,0,0]
-  Tensor s = x.slice(2, 1, 4, 2);                            // columns 1 and 3
-  EXPECT_EQ(s.contiguous().to_vector<double>(), (std::vector<double>{1, 3, 5, 7, 9, 11, 13, 15,
-                                                                     17, 19, 21, 23}));
+  Tensor s = x.slice(2, 1, 4, 2);                          // columns 1 and 3
+  EXPECT_EQ(s.contiguous().to_vector<double>(),
+            (std::vector<double>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23}));
   EXPECT_EQ(x.select(1, -1).shape(), (Shape{2, 4}));
   EXPECT_EQ(x.select(1, -1).to_vector<double>()[0], 8.0);
   Tensor e = Tensor::from_vector<float>({1, 2, 3}, {3, 1}).expand({3, 4});

@@ -237,10 +237,10 @@ TEST(VectorMath, UnarySpecialValues) {
       for (size_t k = 0; k < 6; ++k) v[v.size() - 1 - k] = specials[k];
       Tensor x = Tensor::from_vector(v, base.shape()).to(dt);
       for (const OpCase& c : op_cases())
-        expect_matches_ref(
-            c.name, c.fn, x,
-            fmt::format("{} {} {} mixed specials", c.name, cpu::simd_level_name(isa), dtype_name(dt)),
-            NaN::allowed);
+        expect_matches_ref(c.name, c.fn, x,
+                           fmt::format("{} {} {} mixed specials", c.name, cpu::simd_level_name(isa),
+                                       dtype_name(dt)),
+                           NaN::allowed);
     }
   }
 }
@@ -327,8 +327,8 @@ TEST(VectorMath, SoftmaxFamilyMatchesRef) {
       for (int64_t width : {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000})
         for (double spread : {1.0, 30.0, 500.0}) {
           Tensor x = mul(random({5, width}, dt, 40 + width), spread);
-          const std::string what = fmt::format("{} {} width {} spread {}", cpu::simd_level_name(isa),
-                                               dtype_name(dt), width, spread);
+          const std::string what = fmt::format(
+              "{} {} width {} spread {}", cpu::simd_level_name(isa), dtype_name(dt), width, spread);
           const Grad softmax_grad =
               dt == DType::f32 && spread > 1 ? Grad::not_checked : Grad::checked;
           expect_matches_ref(
@@ -367,7 +367,8 @@ TEST(VectorMath, SoftmaxNonFinite) {
       for (auto fn : {&softmax, &log_softmax})
         expect_matches_ref(
             fn == &softmax ? "softmax" : "log_softmax", [&](const Tensor& t) { return fn(t, -1); },
-            x, fmt::format("non-finite {} {}", cpu::simd_level_name(isa), dtype_name(dt)), NaN::allowed);
+            x, fmt::format("non-finite {} {}", cpu::simd_level_name(isa), dtype_name(dt)),
+            NaN::allowed);
     }
   }
 }
@@ -382,8 +383,8 @@ TEST(VectorMath, MaxAndLogsumexpMatchRef) {
         for (double spread : {1.0, 200.0}) {
           Tensor x = mul(random({3, width}, dt, 70 + width), spread);
           if (width > 4) x.select(0, 1).slice(0, 0, width, 3).fill_(-INFINITY);
-          const std::string what = fmt::format("{} {} width {} spread {}", cpu::simd_level_name(isa),
-                                               dtype_name(dt), width, spread);
+          const std::string what = fmt::format(
+              "{} {} width {} spread {}", cpu::simd_level_name(isa), dtype_name(dt), width, spread);
           expect_matches_ref(
               "max", [](const Tensor& t) { return max(t, {1}); }, x, "max " + what);
           expect_matches_ref(

@@ -114,8 +114,7 @@ volatile float g_sink;
 double read_bandwidth(double bytes, int threads, int streams, int reps, LoadWidth width) {
   std::vector<float> buf(size_t(bytes / 4), 1.f);
   const int64_t n = int64_t(buf.size());
-  const bool wide =
-      width != LoadWidth::avx2 && cpu::simd_level_supported(cpu::SimdLevel::avx512);
+  const bool wide = width != LoadWidth::avx2 && cpu::simd_level_supported(cpu::SimdLevel::avx512);
   std::vector<double> t;
   for (int r = 0; r < reps + 2; ++r) {
     const auto a = Clock::now();

@@ -17,7 +17,7 @@ double median(std::vector<double> v);
 // Median seconds of fn over `reps` runs after `warmup` untimed ones.
 double time_median(int reps, int warmup, const std::function<void()>& fn);
 
-std::string cpu_model();    // /proc/cpuinfo's model name
+std::string cpu_model();     // /proc/cpuinfo's model name
 std::string avx512_flags();  // the avx512* flags, or "none"
 std::string loadavg();       // /proc/loadavg's first three fields
 

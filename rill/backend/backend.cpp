@@ -1,3 +1,5 @@
+// The process-wide choice of backend (ref or cpu) that every op dispatches on.
+
 #include "rill/backend/backend.h"
 
 namespace rill {

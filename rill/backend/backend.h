@@ -26,11 +26,11 @@ class BackendGuard {
 
 // RILL_KERNEL(fn, args...): calls ref::fn or cpu::fn for the active backend, timed by the
 // profiler when it is on.
-#define RILL_KERNEL(fn, ...)                                                             \
-  do {                                                                                   \
-    ::rill::ProfileScope rill_profile_scope_("kernel " #fn);                             \
-    if (::rill::active_backend() == ::rill::Backend::ref)                                \
-      ::rill::ref::fn(__VA_ARGS__);                                                      \
-    else                                                                                 \
-      ::rill::cpu::fn(__VA_ARGS__);                                                      \
+#define RILL_KERNEL(fn, ...)                                 \
+  do {                                                       \
+    ::rill::ProfileScope rill_profile_scope_("kernel " #fn); \
+    if (::rill::active_backend() == ::rill::Backend::ref)    \
+      ::rill::ref::fn(__VA_ARGS__);                          \
+    else                                                     \
+      ::rill::cpu::fn(__VA_ARGS__);                          \
   } while (0)

@@ -7,8 +7,24 @@
 namespace rill {
 
 enum class UnaryOp {
-  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu_tanh, gelu_erf, silu, elu, softplus,
-  clamp, pow, add_scalar, mul_scalar, abs
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  tanh,
+  sigmoid,
+  relu,
+  gelu_tanh,
+  gelu_erf,
+  silu,
+  elu,
+  softplus,
+  clamp,
+  pow,
+  add_scalar,
+  mul_scalar,
+  abs
 };
 // eq, lt, gt give 1 or 0 in the operands' dtype (masks); they have no gradient.
 enum class BinaryOp { add, sub, mul, div, eq, lt, gt };
@@ -128,34 +144,42 @@ inline T binary_forward(T a, T b) {
 }  // namespace rill
 
 // RILL_SWITCH_UNARY(op, OP, body): runs body with OP a compile-time UnaryOp.
-#define RILL_UNARY_CASE(NAME, ...) \
-  case ::rill::UnaryOp::NAME: { constexpr ::rill::UnaryOp OP_ = ::rill::UnaryOp::NAME; __VA_ARGS__; break; }
-#define RILL_SWITCH_UNARY(op, OP, ...)                                                      \
-  switch (op) {                                                                            \
-    RILL_UNARY_CASE(neg, constexpr auto OP = OP_; __VA_ARGS__)                              \
-    RILL_UNARY_CASE(exp, constexpr auto OP = OP_; __VA_ARGS__)                              \
-    RILL_UNARY_CASE(log, constexpr auto OP = OP_; __VA_ARGS__)                              \
-    RILL_UNARY_CASE(sqrt, constexpr auto OP = OP_; __VA_ARGS__)                             \
-    RILL_UNARY_CASE(rsqrt, constexpr auto OP = OP_; __VA_ARGS__)                            \
-    RILL_UNARY_CASE(tanh, constexpr auto OP = OP_; __VA_ARGS__)                             \
-    RILL_UNARY_CASE(sigmoid, constexpr auto OP = OP_; __VA_ARGS__)                          \
-    RILL_UNARY_CASE(relu, constexpr auto OP = OP_; __VA_ARGS__)                             \
-    RILL_UNARY_CASE(gelu_tanh, constexpr auto OP = OP_; __VA_ARGS__)                        \
-    RILL_UNARY_CASE(gelu_erf, constexpr auto OP = OP_; __VA_ARGS__)                         \
-    RILL_UNARY_CASE(silu, constexpr auto OP = OP_; __VA_ARGS__)                             \
-    RILL_UNARY_CASE(elu, constexpr auto OP = OP_; __VA_ARGS__)                              \
-    RILL_UNARY_CASE(softplus, constexpr auto OP = OP_; __VA_ARGS__)                         \
-    RILL_UNARY_CASE(clamp, constexpr auto OP = OP_; __VA_ARGS__)                            \
-    RILL_UNARY_CASE(pow, constexpr auto OP = OP_; __VA_ARGS__)                              \
-    RILL_UNARY_CASE(add_scalar, constexpr auto OP = OP_; __VA_ARGS__)                       \
-    RILL_UNARY_CASE(mul_scalar, constexpr auto OP = OP_; __VA_ARGS__)                       \
-    RILL_UNARY_CASE(abs, constexpr auto OP = OP_; __VA_ARGS__)                              \
+#define RILL_UNARY_CASE(NAME, ...)                         \
+  case ::rill::UnaryOp::NAME: {                            \
+    constexpr ::rill::UnaryOp OP_ = ::rill::UnaryOp::NAME; \
+    __VA_ARGS__;                                           \
+    break;                                                 \
+  }
+#define RILL_SWITCH_UNARY(op, OP, ...)                                \
+  switch (op) {                                                       \
+    RILL_UNARY_CASE(neg, constexpr auto OP = OP_; __VA_ARGS__)        \
+    RILL_UNARY_CASE(exp, constexpr auto OP = OP_; __VA_ARGS__)        \
+    RILL_UNARY_CASE(log, constexpr auto OP = OP_; __VA_ARGS__)        \
+    RILL_UNARY_CASE(sqrt, constexpr auto OP = OP_; __VA_ARGS__)       \
+    RILL_UNARY_CASE(rsqrt, constexpr auto OP = OP_; __VA_ARGS__)      \
+    RILL_UNARY_CASE(tanh, constexpr auto OP = OP_; __VA_ARGS__)       \
+    RILL_UNARY_CASE(sigmoid, constexpr auto OP = OP_; __VA_ARGS__)    \
+    RILL_UNARY_CASE(relu, constexpr auto OP = OP_; __VA_ARGS__)       \
+    RILL_UNARY_CASE(gelu_tanh, constexpr auto OP = OP_; __VA_ARGS__)  \
+    RILL_UNARY_CASE(gelu_erf, constexpr auto OP = OP_; __VA_ARGS__)   \
+    RILL_UNARY_CASE(silu, constexpr auto OP = OP_; __VA_ARGS__)       \
+    RILL_UNARY_CASE(elu, constexpr auto OP = OP_; __VA_ARGS__)        \
+    RILL_UNARY_CASE(softplus, constexpr auto OP = OP_; __VA_ARGS__)   \
+    RILL_UNARY_CASE(clamp, constexpr auto OP = OP_; __VA_ARGS__)      \
+    RILL_UNARY_CASE(pow, constexpr auto OP = OP_; __VA_ARGS__)        \
+    RILL_UNARY_CASE(add_scalar, constexpr auto OP = OP_; __VA_ARGS__) \
+    RILL_UNARY_CASE(mul_scalar, constexpr auto OP = OP_; __VA_ARGS__) \
+    RILL_UNARY_CASE(abs, constexpr auto OP = OP_; __VA_ARGS__)        \
   }
 
-#define RILL_BINARY_CASE(NAME, ...) \
-  case ::rill::BinaryOp::NAME: { constexpr ::rill::BinaryOp OP_ = ::rill::BinaryOp::NAME; __VA_ARGS__; break; }
-#define RILL_SWITCH_BINARY(op, OP, ...)                      \
-  switch (op) {                                             \
+#define RILL_BINARY_CASE(NAME, ...)                          \
+  case ::rill::BinaryOp::NAME: {                             \
+    constexpr ::rill::BinaryOp OP_ = ::rill::BinaryOp::NAME; \
+    __VA_ARGS__;                                             \
+    break;                                                   \
+  }
+#define RILL_SWITCH_BINARY(op, OP, ...)                         \
+  switch (op) {                                                 \
     RILL_BINARY_CASE(add, constexpr auto OP = OP_; __VA_ARGS__) \
     RILL_BINARY_CASE(sub, constexpr auto OP = OP_; __VA_ARGS__) \
     RILL_BINARY_CASE(mul, constexpr auto OP = OP_; __VA_ARGS__) \

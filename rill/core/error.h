@@ -21,7 +21,7 @@ template <class... Args>
 }  // namespace rill
 
 // RILL_CHECK(cond, "[op] message {}", arg): throws rill::Error when cond is false.
-#define RILL_CHECK(cond, ...)        \
-  do {                               \
+#define RILL_CHECK(cond, ...)               \
+  do {                                      \
     if (!(cond)) ::rill::fail(__VA_ARGS__); \
   } while (0)

@@ -51,8 +51,9 @@ std::string Profiler::table(double wall_s, size_t top) {
   double sum = 0;
   for (const ProfileEntry& e : r) sum += e.self_s;
   const double base = wall_s > 0 ? wall_s : sum;
-  std::string s = "| scope | self s | share | with nested s | calls | us per call |\n"
-                  "|---|---|---|---|---|---|\n";
+  std::string s =
+      "| scope | self s | share | with nested s | calls | us per call |\n"
+      "|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < r.size() && i < top; ++i)
     s += fmt::format("| {} | {:.3f} | {:.1f}% | {:.3f} | {} | {:.1f} |\n", r[i].name, r[i].self_s,
                      100 * r[i].self_s / base, r[i].total_s, r[i].calls,

@@ -9,8 +9,7 @@
 namespace rill {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t s : shape)
-    RILL_CHECK(s >= 0, "[empty] negative size in shape {}", shape_str(shape));
+  for (int64_t s : shape) RILL_CHECK(s >= 0, "[empty] negative size in shape {}", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(rill::numel(shape) * dtype_size(dtype));
   impl->shape = shape;
@@ -55,8 +54,10 @@ Tensor Tensor::randn(const Shape& shape, uint64_t seed, DType dtype) {
   RILL_DISPATCH_FLOAT(dtype, "randn", T, {
     T* p = t.data<T>();
     const int64_t n = t.numel();
+    // clang-format off
 _Pragma("omp parallel for schedule(static) if (n > 65536)")
     for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(normal_at(seed, i));
+    // clang-format on
   });
   return t;
 }
@@ -66,8 +67,10 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, uint64_t seed, 
   RILL_DISPATCH_FLOAT(dtype, "uniform", T, {
     T* p = t.data<T>();
     const int64_t n = t.numel();
+    // clang-format off
 _Pragma("omp parallel for schedule(static) if (n > 65536)")
     for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(lo + (hi - lo) * uniform_at(seed, i));
+    // clang-format on
   });
   return t;
 }

@@ -73,8 +73,8 @@ LinearAttentionMixer::LinearAttentionMixer(const LinearAttentionConfig& c)
       o.dtype = c.dtype;
       o.init = nn::LinearInit::normal;
       o.std = 0.02;  // small: every gate starts near its head's RetNet decay
-      gate_ = register_module("gate", std::make_shared<nn::Linear>(
-                                          c.d_model, c.heads, nn::derive_seed(c.seed, 7), o));
+      gate_ = register_module(
+          "gate", std::make_shared<nn::Linear>(c.d_model, c.heads, nn::derive_seed(c.seed, 7), o));
       gate_->bias.copy_(Tensor::from_vector(theta, {c.heads}));
       break;
     }
@@ -134,8 +134,8 @@ Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
   Tensor num, s_final;
   {
     ProfileScope scope("linear attention op (forward)");
-    std::tie(num, s_final) = causal_linear_attention(q, k, v, s0, {log_decay(x)}, config.form,
-                                                     config.chunk);
+    std::tie(num, s_final) =
+        causal_linear_attention(q, k, v, s0, {log_decay(x)}, config.form, config.chunk);
   }
   if (state) state->set("S", s_final);
   return proj_->out(readout(num));
@@ -191,8 +191,7 @@ std::shared_ptr<Mixer> build(const nlohmann::json& config, int64_t d_model, uint
              "[config] mixer \"linear_attention\": a decay needs the causal form");
   c.feature_map = parse_feature_map(feature);
   RILL_CHECK(form == "chunked" || form == "recurrent",
-             "[config] mixer \"linear_attention\": form \"{}\" is not chunked or recurrent",
-             form);
+             "[config] mixer \"linear_attention\": form \"{}\" is not chunked or recurrent", form);
   c.form = form == "chunked" ? LinearAttentionForm::chunked : LinearAttentionForm::recurrent;
   return std::make_shared<LinearAttentionMixer>(c);
 }

@@ -69,8 +69,7 @@ Tensor LocalContextMixer::mix(const Tensor& x, State* state) {
     if (t >= keep) {
       last = x.narrow(1, t - keep, keep);
     } else {
-      Tensor old = prev.defined() ? prev
-                                  : Tensor::zeros({x.size(0), keep, x.size(2)}, x.dtype());
+      Tensor old = prev.defined() ? prev : Tensor::zeros({x.size(0), keep, x.size(2)}, x.dtype());
       last = concat({old.narrow(1, t, keep - t), x}, 1);
     }
     state->set("local.prev", last.contiguous());
@@ -103,7 +102,10 @@ namespace {
 class LocalContextStepper : public MixerStepper {
  public:
   LocalContextStepper(Tensor taps, std::unique_ptr<MixerStepper> inner, int64_t batch, int64_t d)
-      : taps_(std::move(taps)), inner_(std::move(inner)), b_(batch), d_(d),
+      : taps_(std::move(taps)),
+        inner_(std::move(inner)),
+        b_(batch),
+        d_(d),
         mixed_(Tensor::empty({batch, d})) {}
   size_t weight_bytes() const override { return inner_->weight_bytes(); }
   void step(const Tensor& x, const Tensor& y, State& state) override {
@@ -148,9 +150,8 @@ class LocalContextStepper : public MixerStepper {
 std::unique_ptr<MixerStepper> LocalContextMixer::make_stepper(int64_t batch, WeightFormat format) {
   if (weight_.dtype() != DType::f32) return Mixer::make_stepper(batch, format);
   NoGradGuard no_grad;
-  return std::make_unique<LocalContextStepper>(taps().contiguous(),
-                                               inner_->make_stepper(batch, format), batch,
-                                               d_model());
+  return std::make_unique<LocalContextStepper>(
+      taps().contiguous(), inner_->make_stepper(batch, format), batch, d_model());
 }
 
 }  // namespace rill

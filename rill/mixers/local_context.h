@@ -27,8 +27,8 @@ LocalContextConfig parse_local_context(const nlohmann::json& value, const std::s
 
 class LocalContextMixer : public Mixer {
  public:
-  LocalContextMixer(const LocalContextConfig& config, std::shared_ptr<Mixer> inner,
-                    uint64_t seed, DType dtype);
+  LocalContextMixer(const LocalContextConfig& config, std::shared_ptr<Mixer> inner, uint64_t seed,
+                    DType dtype);
 
   State init_state(int64_t batch) const override;
   Tensor forward(const Tensor& x, State* state) override;
@@ -49,7 +49,7 @@ class LocalContextMixer : public Mixer {
   Tensor step_impl(const Tensor& x_t, State& state) override;
 
  private:
-  Tensor taps() const;  // [W, D]
+  Tensor taps() const;                        // [W, D]
   Tensor mix(const Tensor& x, State* state);  // x [B,T,D] -> x' [B,T,D], updating local.prev
 
   LocalContextConfig config_;

@@ -33,14 +33,13 @@ std::shared_ptr<Mixer> make_mixer(const nlohmann::json& config, int64_t d_model,
              fmt::join(mixers().names(), ", "), config.dump());
   const std::string type = config["type"];
   const MixerSpec& spec = mixers().get(type);
-  RILL_CHECK(d_model > 0, "[config] mixer \"{}\": d_model must be positive, got {}", type,
-             d_model);
+  RILL_CHECK(d_model > 0, "[config] mixer \"{}\": d_model must be positive, got {}", type, d_model);
   if (!config.contains("local")) return spec.build(config, d_model, seed, dtype);
   nlohmann::json inner = config;
   inner.erase("local");
   LocalContextConfig local = parse_local_context(config["local"], type);
-  return std::make_shared<LocalContextMixer>(
-      local, spec.build(inner, d_model, seed, dtype), seed, dtype);
+  return std::make_shared<LocalContextMixer>(local, spec.build(inner, d_model, seed, dtype), seed,
+                                             dtype);
 }
 
 }  // namespace rill

@@ -24,8 +24,8 @@ struct MixerSpec {
   std::string type;     // the "type" of its JSON config
   std::string summary;  // one line for listings
   // Builds from the whole config object (it holds "type"; "local" is already removed).
-  std::function<std::shared_ptr<Mixer>(const nlohmann::json& config, int64_t d_model,
-                                        uint64_t seed, DType dtype)>
+  std::function<std::shared_ptr<Mixer>(const nlohmann::json& config, int64_t d_model, uint64_t seed,
+                                       DType dtype)>
       build;
   // Realistic configurations that exercise its options, valid for any d_model divisible by 8
   // (the contract suite runs them at d_model 16, bench_mixers at 256).

@@ -142,7 +142,10 @@ const MixerRegistration kRegistered({
         {{"type", "softmax_attention"}, {"positions", "rotary"}},
         {{"type", "softmax_attention"}, {"positions", "t5"}},
         {{"type", "softmax_attention"}, {"positions", "none"}, {"window", 64}},
-        {{"type", "softmax_attention"}, {"positions", "rotary"}, {"window", 64}, {"local", "conv2"}},
+        {{"type", "softmax_attention"},
+         {"positions", "rotary"},
+         {"window", 64},
+         {"local", "conv2"}},
         {{"type", "softmax_attention"}, {"step_mode", "no_cache"}},
     },
 });

@@ -33,16 +33,16 @@ Block::Block(const BlockConfig& c, const nlohmann::json& mixer_config, uint64_t 
                           make_mixer(mixer_config, c.d_model, nn::derive_seed(seed, 0), c.dtype));
   norm2 = register_module("norm2", nn::make_norm(c.norm, c.d_model, c.dtype));
   mlp = register_module("mlp", std::make_shared<nn::MLP>(c.d_model, c.mlp_hidden, c.mlp,
-                                                        nn::derive_seed(seed, 1), true, c.dtype));
+                                                         nn::derive_seed(seed, 1), true, c.dtype));
   if (c.kind == BlockKind::gru_gated) {
-    gate1 = register_module("gate1",
-                            std::make_shared<nn::GruGate>(c.d_model, nn::derive_seed(seed, 3), c.dtype));
-    gate2 = register_module("gate2",
-                            std::make_shared<nn::GruGate>(c.d_model, nn::derive_seed(seed, 4), c.dtype));
+    gate1 = register_module(
+        "gate1", std::make_shared<nn::GruGate>(c.d_model, nn::derive_seed(seed, 3), c.dtype));
+    gate2 = register_module(
+        "gate2", std::make_shared<nn::GruGate>(c.d_model, nn::derive_seed(seed, 4), c.dtype));
   }
   if (c.dropout > 0)
-    drop = register_module("drop",
-                           std::make_shared<nn::Dropout>(c.dropout, nn::derive_seed(seed, 2)));
+    drop =
+        register_module("drop", std::make_shared<nn::Dropout>(c.dropout, nn::derive_seed(seed, 2)));
 }
 
 template <class Mix>

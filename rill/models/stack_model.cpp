@@ -76,8 +76,8 @@ StackConfig StackConfig::from_json(const json& j, const ModelIO& io_override) {
   f.finish();
   f.check("vocab", c.io.vocab, c.io.vocab >= 0 && c.io.vocab <= (1 << 24),
           "between 0 (feature input) and 16777216");
-  f.check("in_features", c.io.in_features,
-          c.io.in_features >= 0 && c.io.in_features <= (1 << 20), "between 0 and 1048576");
+  f.check("in_features", c.io.in_features, c.io.in_features >= 0 && c.io.in_features <= (1 << 20),
+          "between 0 and 1048576");
   RILL_CHECK((c.io.vocab > 0) != (c.io.in_features > 0),
              "[config] the model config: give exactly one of \"vocab\" (token input) and "
              "\"in_features\" (real input); got vocab {} in_features {}",
@@ -146,15 +146,14 @@ const json& StackConfig::mixer(int64_t layer) const {
 
 StackModel::StackModel(const StackConfig& c, uint64_t seed) : config(c) {
   if (c.io.vocab > 0) {
-    embed = register_module("embed", std::make_shared<nn::Embedding>(
-                                         c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02,
-                                         c.dtype));
+    embed = register_module(
+        "embed", std::make_shared<nn::Embedding>(c.io.vocab, c.d_model, nn::derive_seed(seed, 0),
+                                                 0.02, c.dtype));
   } else {
     nn::LinearOptions o;
     o.dtype = c.dtype;
-    in_proj = register_module("in_proj", std::make_shared<nn::Linear>(
-                                             c.io.in_features, c.d_model,
-                                             nn::derive_seed(seed, 0), o));
+    in_proj = register_module("in_proj", std::make_shared<nn::Linear>(c.io.in_features, c.d_model,
+                                                                      nn::derive_seed(seed, 0), o));
   }
   for (int64_t i = 0; i < c.n_layers; ++i)
     blocks.push_back(register_module(
@@ -168,8 +167,8 @@ StackModel::StackModel(const StackConfig& c, uint64_t seed) : config(c) {
     o.dtype = c.dtype;
     o.init = nn::LinearInit::normal;
     o.std = 0.02;
-    out_proj = register_module("head", std::make_shared<nn::Linear>(
-                                           c.d_model, c.io.out_dim, nn::derive_seed(seed, 1), o));
+    out_proj = register_module(
+        "head", std::make_shared<nn::Linear>(c.d_model, c.io.out_dim, nn::derive_seed(seed, 1), o));
   }
 }
 
@@ -189,8 +188,7 @@ Tensor StackModel::embed_input(const Tensor& x) const {
     return embed->forward(x);
   }
   RILL_CHECK(x.defined() && is_floating(x.dtype()) && x.size(-1) == config.io.in_features,
-             "[stack] this model reads real vectors of {} features, got {}",
-             config.io.in_features,
+             "[stack] this model reads real vectors of {} features, got {}", config.io.in_features,
              x.defined() ? fmt::format("{} {}", dtype_name(x.dtype()), shape_str(x.shape()))
                          : "undefined");
   return in_proj->forward(x.dtype() == config.dtype ? x : x.to(config.dtype));
@@ -249,7 +247,8 @@ ModelInfo StackModel::info(int64_t context) const {
   m.parameters = num_parameters();
   // 2 FLOPs per weight in every matrix product (an embedding lookup is free; a tied head is not).
   for (const auto& p : named_parameters())
-    if (p.tensor.dim() == 2 && p.kind == nn::ParamKind::weight) m.flops_per_token += 2.0 * p.tensor.numel();
+    if (p.tensor.dim() == 2 && p.kind == nn::ParamKind::weight)
+      m.flops_per_token += 2.0 * p.tensor.numel();
   if (!out_proj) m.flops_per_token += 2.0 * config.d_model * config.io.out_dim;
   for (const auto& b : blocks) {
     m.flops_per_token += b->mixer->mixing_flops_per_token(context);
@@ -261,10 +260,10 @@ ModelInfo StackModel::info(int64_t context) const {
 
 namespace {
 
-const ModelRegistration kRegistered(
-    "stack", [](const json& config, const ModelIO& io, uint64_t seed) {
-      return std::make_shared<StackModel>(StackConfig::from_json(config, io), seed);
-    });
+const ModelRegistration kRegistered("stack", [](const json& config, const ModelIO& io,
+                                                uint64_t seed) {
+  return std::make_shared<StackModel>(StackConfig::from_json(config, io), seed);
+});
 
 }  // namespace
 

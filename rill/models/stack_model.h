@@ -61,11 +61,11 @@ class StackModel : public SequenceModel {
   std::unique_ptr<ModelStepper> make_stepper(int64_t batch, WeightFormat format) override;
 
   StackConfig config;
-  std::shared_ptr<nn::Embedding> embed;   // token input
-  std::shared_ptr<nn::Linear> in_proj;    // feature input
+  std::shared_ptr<nn::Embedding> embed;  // token input
+  std::shared_ptr<nn::Linear> in_proj;   // feature input
   std::vector<std::shared_ptr<Block>> blocks;
   std::shared_ptr<nn::Norm> final_norm;
-  std::shared_ptr<nn::Linear> out_proj;   // null when tied to the embedding
+  std::shared_ptr<nn::Linear> out_proj;  // null when tied to the embedding
 
  protected:
   Tensor step_impl(const Tensor& x_t, State& state) override;

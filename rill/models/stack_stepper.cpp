@@ -73,8 +73,8 @@ class StackStepper : public ModelStepper {
     const int64_t* id = ids.data<int64_t>();
     const Tensor table = m_.embed->weight;  // [V, D], contiguous
     for (int64_t b = 0; b < b_; ++b) {
-      RILL_CHECK(id[b] >= 0 && id[b] < c.io.vocab, "[stepper] token {} is outside the vocabulary of {}",
-                 id[b], c.io.vocab);
+      RILL_CHECK(id[b] >= 0 && id[b] < c.io.vocab,
+                 "[stepper] token {} is outside the vocabulary of {}", id[b], c.io.vocab);
       std::memcpy(h_.data<float>() + b * d, table.data<float>() + id[b] * d, d * sizeof(float));
     }
     for (size_t i = 0; i < paths_.size(); ++i) {
@@ -84,8 +84,8 @@ class StackStepper : public ModelStepper {
       state.insert(prefix, s);
     }
     m_.final_norm->forward_into(h_, n_, stats_);
-    cpu::weight_gemm(n_.data<float>(), b_, d, head_, nullptr, logits_.data<float>(),
-                     c.io.out_dim, false);
+    cpu::weight_gemm(n_.data<float>(), b_, d, head_, nullptr, logits_.data<float>(), c.io.out_dim,
+                     false);
     return logits_;
   }
 

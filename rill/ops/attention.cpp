@@ -111,7 +111,6 @@ struct RotaryBackward : Node {
 
 }  // namespace
 
-
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt_in,
                  const Tensor& rel_bias) {
   const AttentionOptions opt = check_attention("attention", q, k, v, opt_in, rel_bias);

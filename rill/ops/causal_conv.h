@@ -2,7 +2,8 @@
 // a recurrent mixer the order of the last few tokens (token shift is the width-2 case).
 //
 // Shapes: B batch, T time, D channels, W width.
-//   y[b,t,d] = sum_{j<W} w[j,d] * xp[b,t-j,d],  xp[b,s] = x[b,s] for s >= 0, prev[b,W-1+s] for s < 0
+//   y[b,t,d] = sum_{j<W} w[j,d] * xp[b,t-j,d],  xp[b,s] = x[b,s] for s >= 0, prev[b,W-1+s] for s <
+//   0
 // prev holds the W-1 inputs that came before this segment (the carried state; zeros when
 // undefined), oldest first.
 #pragma once

@@ -77,8 +77,8 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = new_output(shape, a.dtype());
   RILL_KERNEL(binary, op, expand_view(a, shape, name), expand_view(b, shape, name), out);
-  const bool differentiable = op == BinaryOp::add || op == BinaryOp::sub ||
-                              op == BinaryOp::mul || op == BinaryOp::div;
+  const bool differentiable =
+      op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div;
   if (differentiable && should_record({&a, &b})) {
     const bool keep = op == BinaryOp::mul || op == BinaryOp::div;
     record(std::make_shared<BinaryBackward>(op, keep ? a.detach() : Tensor(),
@@ -146,8 +146,8 @@ struct WhereBackward : Node {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", cond, "cond");
   check_same_dtype("where", a, b);
-  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(),
-                                 "where");
+  Shape shape =
+      broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = new_output(shape, a.dtype());
   RILL_KERNEL(where, expand_view(cond, shape, "where"), expand_view(a, shape, "where"),
               expand_view(b, shape, "where"), out);

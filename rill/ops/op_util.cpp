@@ -24,7 +24,8 @@ Tensor new_output(const Shape& shape, DType dtype) {
 Tensor expand_view(const Tensor& t, const Shape& shape, const char* op) {
   const int64_t rank = static_cast<int64_t>(shape.size());
   const int64_t lead = rank - t.dim();
-  RILL_CHECK(lead >= 0, "[{}] cannot broadcast {} to {}", op, shape_str(t.shape()), shape_str(shape));
+  RILL_CHECK(lead >= 0, "[{}] cannot broadcast {} to {}", op, shape_str(t.shape()),
+             shape_str(shape));
   Shape strides(rank, 0);
   for (int64_t d = 0; d < t.dim(); ++d) {
     if (t.shape()[d] == shape[d + lead]) {

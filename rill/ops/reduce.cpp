@@ -26,8 +26,7 @@ std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>&
   for (int64_t d : dims) out.push_back(normalize_dim(d, x.dim(), op));
   std::sort(out.begin(), out.end());
   RILL_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(),
-             "[{}] repeated dim in {} for a tensor {}", op, shape_str(dims),
-             shape_str(x.shape()));
+             "[{}] repeated dim in {} for a tensor {}", op, shape_str(dims), shape_str(x.shape()));
   return out;
 }
 
@@ -68,8 +67,7 @@ struct ReduceBackward : Node {
   }
 };
 
-Tensor reduce_op(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims_in,
-                 bool keepdim) {
+Tensor reduce_op(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const char* name = reduce_name(op);
   check_floating(name, x);
   std::vector<int64_t> dims = normalize_dims(x, dims_in, name);
@@ -113,8 +111,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
-  RILL_CHECK(lead >= 0, "[sum_to] cannot reduce {} to {}", shape_str(x.shape()),
-             shape_str(shape));
+  RILL_CHECK(lead >= 0, "[sum_to] cannot reduce {} to {}", shape_str(x.shape()), shape_str(shape));
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(d);

@@ -178,8 +178,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 Tensor Tensor::select(int64_t d_in, int64_t index) const {
   int64_t d = normalize_dim(d_in, dim(), "select");
   const int64_t n = shape()[d];
-  RILL_CHECK(index >= -n && index < n, "[select] index {} is out of range for dim {} of {}",
-             index, d, shape_str(shape()));
+  RILL_CHECK(index >= -n && index < n, "[select] index {} is out of range for dim {} of {}", index,
+             d, shape_str(shape()));
   if (index < 0) index += n;
   return slice(d, index, index + 1).squeeze(d);
 }

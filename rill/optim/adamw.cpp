@@ -20,8 +20,10 @@ void AdamW::update(const std::string& name, Tensor& p, const Tensor& g, double w
     T* vp = v.data<T>();
     const T b1 = T(opt_.beta1), b2 = T(opt_.beta2), eps = T(opt_.eps);
     const int64_t n = p.numel();
-    _Pragma("omp parallel for simd schedule(static) if (n > 65536)") for (int64_t i = 0; i < n;
-                                                                          ++i) {
+    // clang-format off
+_Pragma("omp parallel for simd schedule(static) if (n > 65536)")
+    for (int64_t i = 0; i < n; ++i) {
+      // clang-format on
       mp[i] = b1 * mp[i] + (T(1) - b1) * gp[i];
       vp[i] = b2 * vp[i] + (T(1) - b2) * gp[i] * gp[i];
       pp[i] = pp[i] * T(decay) - T(step) * mp[i] / (std::sqrt(vp[i]) / T(sqrt_bc2) + eps);

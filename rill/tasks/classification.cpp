@@ -31,12 +31,9 @@ ClassificationTask::ClassificationTask(const std::string& dataset, const TaskCon
     : ClassificationTask(data::open_labelled(dataset, ctx.data_dir), ctx) {}
 
 json ClassificationTask::describe() const {
-  return {{"type", "classification"},
-          {"dataset", data_.name},
-          {"steps", data_.steps},
-          {"features", data_.features},
-          {"classes", data_.num_classes},
-          {"class_names", data_.class_names}};
+  return {{"type", "classification"},     {"dataset", data_.name},
+          {"steps", data_.steps},         {"features", data_.features},
+          {"classes", data_.num_classes}, {"class_names", data_.class_names}};
 }
 
 TaskBatch ClassificationTask::next_batch() {

@@ -38,9 +38,9 @@ ForecastingConfig ForecastingConfig::from_json(const json& j) {
 }
 
 json ForecastingConfig::to_json() const {
-  return {{"type", "forecasting"}, {"dataset", dataset},       {"input_len", input_len},
-          {"horizon", horizon},    {"stride", stride},
-          {"normalize", window_norm ? "window" : "none"}};
+  return {{"type", "forecasting"},  {"dataset", dataset},
+          {"input_len", input_len}, {"horizon", horizon},
+          {"stride", stride},       {"normalize", window_norm ? "window" : "none"}};
 }
 
 ForecastingTask::ForecastingTask(const ForecastingConfig& config, data::Series series,
@@ -84,8 +84,8 @@ Tensor ForecastingTask::predict(SequenceModel& model, const Tensor& input) {
   const int64_t b = input.size(0);
   Tensor x = input, mean, std;
   if (config_.window_norm) {
-    NoGradGuard no_grad;  // statistics of the data: nothing to differentiate
-    mean = rill::mean(input, {1}, true);                                       // [B, 1, F]
+    NoGradGuard no_grad;                  // statistics of the data: nothing to differentiate
+    mean = rill::mean(input, {1}, true);  // [B, 1, F]
     Tensor centred = sub(input, mean);
     std = sqrt(add(rill::mean(mul(centred, centred), {1}, true), data::kWindowStdEps));
     x = div(centred, std);

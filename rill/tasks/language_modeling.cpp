@@ -40,8 +40,7 @@ namespace {
 // A batcher over a split, refusing up front a split too short for one batch, with a message
 // that names the split, its size and the limit (rather than failing at the first validation).
 std::unique_ptr<data::Batcher> split_batcher(const data::PreparedCorpus& c,
-                                             const std::string& split, int64_t batch,
-                                             int64_t seq) {
+                                             const std::string& split, int64_t batch, int64_t seq) {
   const data::TokenFile& tokens = c.split(split);
   const uint64_t need = static_cast<uint64_t>(batch) * static_cast<uint64_t>(seq + 1);
   RILL_CHECK(tokens.size() >= need,

@@ -8,7 +8,9 @@
 namespace rill {
 
 ShuffledBatches::ShuffledBatches(int64_t examples, int64_t batch, uint64_t seed)
-    : examples_(examples), batch_(batch), per_epoch_(batch > 0 ? examples / batch : 0),
+    : examples_(examples),
+      batch_(batch),
+      per_epoch_(batch > 0 ? examples / batch : 0),
       seed_(seed) {
   RILL_CHECK(batch > 0 && per_epoch_ > 0,
              "[task] {} training examples are too few for one batch of {}; lower \"batch\"",

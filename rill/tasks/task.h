@@ -74,8 +74,7 @@ class Task {
   virtual Tensor loss(SequenceModel& model, const TaskBatch& batch, State* state) = 0;
   // Metrics over a split ("valid" or "test"; "train" where it makes sense), using at most
   // max_batches batches (0: the whole split). No tape.
-  virtual Metrics evaluate(SequenceModel& model, const std::string& split,
-                           int64_t max_batches) = 0;
+  virtual Metrics evaluate(SequenceModel& model, const std::string& split, int64_t max_batches) = 0;
 };
 
 // What every evaluate() does first: refuses a negative batch cap, turns the tape off and puts

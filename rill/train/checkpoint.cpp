@@ -39,8 +39,9 @@ json parse_entry(const std::map<std::string, std::string>& meta, const std::stri
                  const std::string& path, bool required = true) {
   auto it = meta.find(key);
   if (it == meta.end()) {
-    RILL_CHECK(!required, "[checkpoint] {} has no \"{}\" metadata: it was not written by rill's "
-                          "trainer, or was damaged",
+    RILL_CHECK(!required,
+               "[checkpoint] {} has no \"{}\" metadata: it was not written by rill's "
+               "trainer, or was damaged",
                path, key);
     return json();
   }
@@ -57,8 +58,8 @@ std::string weights_sha256(const nn::Module& model) {
   data::Sha256 h;
   for (const auto& [name, t] : model.state_dict()) {
     Tensor c = t.contiguous();
-    const std::string head = fmt::format("{}|{}|{};", name, dtype_name(c.dtype()),
-                                         shape_str(c.shape()));
+    const std::string head =
+        fmt::format("{}|{}|{};", name, dtype_name(c.dtype()), shape_str(c.shape()));
     h.update(head.data(), head.size());
     h.update(c.data_ptr(), c.nbytes());
   }
@@ -76,8 +77,10 @@ void save_checkpoint(const std::string& path, const CheckpointContents& c) {
   const TrainingProgress& p = c.progress;
   json rngs = json::object();
   for (const auto& [name, g] : p.rngs) rngs[name] = {g.seed(), g.offset()};
-  json training = {{"step", p.step},       {"data_position", p.data_position},
-                   {"rngs", rngs},         {"horizon", p.horizon},
+  json training = {{"step", p.step},
+                   {"data_position", p.data_position},
+                   {"rngs", rngs},
+                   {"horizon", p.horizon},
                    {"elapsed_s", p.elapsed_s}};
   std::map<std::string, std::string> meta;
   meta["format"] = kFormat;
@@ -150,21 +153,18 @@ void load_checkpoint(const std::string& path, const json& model_config, nn::Modu
     else
       fail("[checkpoint] {}: unexpected tensor \"{}\"", path, name);
   }
-  RILL_CHECK(!optimizer || !optim_state.empty(), "[checkpoint] {} holds no optimiser state",
-             path);
-  RILL_CHECK(!state || !carried.empty(), "[checkpoint] {} holds no carried recurrent state",
-             path);
+  RILL_CHECK(!optimizer || !optim_state.empty(), "[checkpoint] {} holds no optimiser state", path);
+  RILL_CHECK(!state || !carried.empty(), "[checkpoint] {} holds no carried recurrent state", path);
   if (state) {
     // The carried state must fit the run it is loaded into: the same tensors, dtypes, ranks and
     // batch (a KV cache's length grows, so the other sizes may differ from a fresh state's).
     for (const auto& [name, t] : state->tensors()) {
       RILL_CHECK(carried.has(name), "[checkpoint] {}: the carried state lacks \"{}\"", path, name);
       const Tensor s = carried.get(name);
-      RILL_CHECK(s.dtype() == t.dtype() && s.dim() == t.dim() &&
-                     (t.dim() == 0 || s.size(0) == t.size(0)),
-                 "[checkpoint] {}: carried state \"{}\" is {} {} but the run needs {} {}", path,
-                 name, dtype_name(s.dtype()), shape_str(s.shape()), dtype_name(t.dtype()),
-                 shape_str(t.shape()));
+      RILL_CHECK(
+          s.dtype() == t.dtype() && s.dim() == t.dim() && (t.dim() == 0 || s.size(0) == t.size(0)),
+          "[checkpoint] {}: carried state \"{}\" is {} {} but the run needs {} {}", path, name,
+          dtype_name(s.dtype()), shape_str(s.shape()), dtype_name(t.dtype()), shape_str(t.shape()));
     }
     RILL_CHECK(carried.tensors().size() == state->tensors().size(),
                "[checkpoint] {}: the carried state has {} tensors, the run's has {}", path,

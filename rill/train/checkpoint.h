@@ -52,9 +52,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // Loads the weights into `model` (whose config must equal the checkpoint's: the differences are
 // named), and, when given, the optimiser state and the carried state. Nothing is modified when
 // it refuses.
-void load_checkpoint(const std::string& path, const nlohmann::json& model_config,
-                     nn::Module& model, optim::Optimizer* optimizer = nullptr,
-                     State* state = nullptr);
+void load_checkpoint(const std::string& path, const nlohmann::json& model_config, nn::Module& model,
+                     optim::Optimizer* optimizer = nullptr, State* state = nullptr);
 
 // A trained model rebuilt from a checkpoint's config and loaded, in eval mode.
 struct LoadedModel {

@@ -71,8 +71,8 @@ std::vector<CompareRow> compare(const std::vector<std::string>& paths,
     };
     if (!configs.empty())
       RILL_CHECK(data_of(c) == data_of(configs.front()),
-                 "[compare] {} has task {} but {} has {}: a comparison needs one task and data",
-                 p, data_of(c).dump(), paths.front(), data_of(configs.front()).dump());
+                 "[compare] {} has task {} but {} has {}: a comparison needs one task and data", p,
+                 data_of(c).dump(), paths.front(), data_of(configs.front()).dump());
     configs.push_back(c);
     names.push_back(name);
   }

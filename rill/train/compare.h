@@ -12,11 +12,11 @@
 namespace rill {
 
 struct CompareOptions {
-  double seconds = 480;            // training budget of each configuration
+  double seconds = 480;                  // training budget of each configuration
   std::string out_dir = "runs/compare";  // each run goes to out_dir/<config file stem>
-  std::string data_dir;            // overrides the configs' data_dir when set
-  int64_t gen_tokens = 512;        // tokens timed through the step form
-  int gen_threads = 1;             // threads while timing generation
+  std::string data_dir;                  // overrides the configs' data_dir when set
+  int64_t gen_tokens = 512;              // tokens timed through the step form
+  int gen_threads = 1;                   // threads while timing generation
 };
 
 struct CompareRow {

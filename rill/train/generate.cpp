@@ -53,8 +53,7 @@ void check_tokens(const SequenceModel& model, const std::vector<int64_t>& ids) {
 State primed_state(SequenceModel& model, const std::vector<int64_t>& tokens) {
   NoGradGuard no_grad;
   State s = model.init_state(1);
-  if (!tokens.empty())
-    model.forward(Tensor::from_vector(tokens, {1, int64_t(tokens.size())}), &s);
+  if (!tokens.empty()) model.forward(Tensor::from_vector(tokens, {1, int64_t(tokens.size())}), &s);
   return s;
 }
 

@@ -25,8 +25,8 @@ struct TrainConfig {
   double clip = 1.0;  // global gradient-norm clip; 0: none
   double beta1 = 0.9, beta2 = 0.99;
   int64_t warmup = 100;
-  int64_t eval_every = 250;   // steps between validations
-  int64_t eval_batches = 8;   // batches per validation (0: the whole split)
+  int64_t eval_every = 250;  // steps between validations
+  int64_t eval_batches = 8;  // batches per validation (0: the whole split)
   int64_t checkpoint_every = 500;
   uint64_t seed = 1;
 

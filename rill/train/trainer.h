@@ -36,11 +36,11 @@ struct TrainEvents {
 };
 
 struct TrainResult {
-  int64_t steps = 0;        // optimiser steps done in total
-  double train_loss = 0;    // mean of the last logged window
-  Metrics valid;            // the last validation
-  double seconds = 0;       // training seconds of the run, across resumes
-  double items_per_s = 0;   // in this process
+  int64_t steps = 0;       // optimiser steps done in total
+  double train_loss = 0;   // mean of the last logged window
+  Metrics valid;           // the last validation
+  double seconds = 0;      // training seconds of the run, across resumes
+  double items_per_s = 0;  // in this process
   std::string unit;
   bool interrupted = false;  // stopped by should_stop (a checkpoint was written)
   bool out_of_time = false;  // stopped by the time limit before the horizon

@@ -14,8 +14,8 @@ namespace fs = std::filesystem;
 TempDir::TempDir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "x";
-  path_ = (fs::temp_directory_path() / ("rill_" + name + "_" + std::to_string(::getpid())))
-              .string();
+  path_ =
+      (fs::temp_directory_path() / ("rill_" + name + "_" + std::to_string(::getpid()))).string();
   fs::remove_all(path_);
   fs::create_directories(path_);
 }

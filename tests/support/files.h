@@ -17,7 +17,7 @@ class TempDir {
   std::string path_;
 };
 
-std::string read_all(const std::string& path);                         // "" when unreadable
+std::string read_all(const std::string& path);                      // "" when unreadable
 void write_raw(const std::string& path, const std::string& bytes);  // replaces the file
 
 }  // namespace rill::testing

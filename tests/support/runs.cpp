@@ -29,10 +29,9 @@ void prepare_pattern_corpus(const std::string& data_dir) {
 TrainConfig tiny_lm_run(const std::string& data_dir, const std::string& out_dir,
                         const nlohmann::json& mixer, const std::string& dtype) {
   TrainConfig c;
-  c.task = {{"type", "language_modeling"}, {"corpus", "pattern"}, {"seq", 32},
-            {"reset_every", 2}};
-  c.model = {{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"dtype", dtype},
-             {"mixers", {mixer}}};
+  c.task = {{"type", "language_modeling"}, {"corpus", "pattern"}, {"seq", 32}, {"reset_every", 2}};
+  c.model = {
+      {"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"dtype", dtype}, {"mixers", {mixer}}};
   c.data_dir = data_dir;
   c.out_dir = out_dir;
   c.batch = 8;

@@ -9,7 +9,6 @@
 
 namespace rill::testing {
 
-
 // Counting sentences ("one then two.\n two then three.\n ..."): learnable from a few characters.
 std::string pattern_text(int sentences = 3000);
 // Prepares pattern_text() as the byte corpus "pattern" under data_dir.

@@ -93,8 +93,8 @@ Tensor random_uniform_strided(const Shape& shape, DType dtype, uint64_t seed, do
       if (nan == NaN::allowed && std::isnan(a[i]) && std::isnan(e[i])) continue;
       return ::testing::AssertionFailure()
              << "element " << i << ": " << a[i] << " vs " << e[i] << " (NaN "
-             << (nan == NaN::allowed ? "on one side only" : "where none is expected")
-             << ", shape " << shape_str(expected.shape()) << ")";
+             << (nan == NaN::allowed ? "on one side only" : "where none is expected") << ", shape "
+             << shape_str(expected.shape()) << ")";
     }
     const bool same_inf = std::isinf(a[i]) && a[i] == e[i];
     if (same_inf) continue;

@@ -112,14 +112,12 @@ void backward_impl(const Tensor& x, const Tensor& w, const Tensor& prev, const T
 
 }  // namespace
 
-void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                           const Tensor& y) {
+void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& y) {
   RILL_DISPATCH_FLOAT(x.dtype(), "causal_conv1d", T, forward_impl<T>(x, w, prev, y));
 }
 
-void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                            const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                            const Tensor& dprev) {
+void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& dy,
+                            const Tensor& dx, const Tensor& dw, const Tensor& dprev) {
   RILL_DISPATCH_FLOAT(x.dtype(), "causal_conv1d", T,
                       backward_impl<T>(x, w, prev, dy, dx, dw, dprev));
 }

@@ -6,8 +6,7 @@
 namespace rill::cpu {
 
 void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& y);
-void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                            const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                            const Tensor& dprev);
+void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& dy,
+                            const Tensor& dx, const Tensor& dw, const Tensor& dprev);
 
 }  // namespace rill::cpu

@@ -1,3 +1,6 @@
+// Parallel copy (with dtype conversion) and fill over the innermost runs of a strided view;
+// dense runs of one dtype go through memcpy.
+
 #include "rill/backend/cpu/copy.h"
 
 #include <cstring>

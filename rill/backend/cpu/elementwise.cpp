@@ -63,8 +63,10 @@ void unary(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& out)
         const T* xp = xb + off[0];
         T* yp = ob + off[1];
         if (st[0] == 1 && st[1] == 1) {
+          // clang-format off
 _Pragma("omp simd")
           for (int64_t i = 0; i < n; ++i) yp[i] = unary_forward<OP, T>(xp[i], p);
+          // clang-format on
         } else {
           for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = unary_forward<OP, T>(xp[i * st[0]], p);
         }
@@ -94,8 +96,10 @@ void unary_backward(UnaryOp op, const UnaryParams& p, const Tensor& x, const Ten
         const T* gp = gb + off[2];
         T* dp = db + off[3];
         if (st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
+          // clang-format off
 _Pragma("omp simd")
           for (int64_t i = 0; i < n; ++i) dp[i] = gp[i] * unary_derivative<OP, T>(xp[i], yp[i], p);
+          // clang-format on
         } else {
           for (int64_t i = 0; i < n; ++i)
             dp[i * st[3]] =
@@ -117,16 +121,22 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
         const T* bp = bb + off[1];
         T* op_ = ob + off[2];
         if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+          // clang-format off
 _Pragma("omp simd")
           for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(ap[i], bp[i]);
+          // clang-format on
         } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {  // tensor with a broadcast scalar
           const T bv = bp[0];
+          // clang-format off
 _Pragma("omp simd")
           for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(ap[i], bv);
+          // clang-format on
         } else if (st[0] == 0 && st[1] == 1 && st[2] == 1) {
           const T av = ap[0];
+          // clang-format off
 _Pragma("omp simd")
           for (int64_t i = 0; i < n; ++i) op_[i] = binary_forward<OP, T>(av, bp[i]);
+          // clang-format on
         } else {
           for (int64_t i = 0; i < n; ++i)
             op_[i * st[2]] = binary_forward<OP, T>(ap[i * st[0]], bp[i * st[1]]);

@@ -116,8 +116,10 @@ void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, cons
   RILL_DISPATCH_FLOAT(x.dtype(), "reduce", T, {
     const T* src = static_cast<const T*>(xp.data_ptr());
     std::vector<Partial<T>> partials(rows * nblocks);
+    // clang-format off
 _Pragma("omp parallel for schedule(static) if (rows * r > 32768)")
     for (int64_t u = 0; u < rows * nblocks; ++u) {
+      // clang-format on
       int64_t row = u / nblocks, blk = u % nblocks;
       int64_t begin = blk * kBlock, len = std::min(kBlock, r - begin);
       partials[u] = reduce_block<T>(op, src + row * r + begin, std::max<int64_t>(len, 0));

@@ -5,7 +5,6 @@
 #include "rill/backend/reduce_kind.h"
 #include "rill/core/tensor.h"
 
-
 namespace rill::cpu {
 
 // out has x's shape with every reduced dim set to 1 (keepdim form); dims are sorted and unique.

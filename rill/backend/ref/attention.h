@@ -7,8 +7,8 @@
 #pragma once
 #include <cstdint>
 
-#include "rill/core/tensor.h"
 #include "rill/backend/attention_params.h"
+#include "rill/core/tensor.h"
 
 namespace rill::ref {
 

@@ -18,8 +18,7 @@ struct Padded {  // xp[b, s] for s in [-(W-1), T)
 
 }  // namespace
 
-void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                           const Tensor& y) {
+void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& y) {
   RILL_DISPATCH_FLOAT(x.dtype(), "causal_conv1d", T, {
     const int64_t B = x.size(0), L = x.size(1), D = x.size(2), W = w.size(0);
     Padded<T> xp{x.data<T>(), prev.defined() ? prev.data<T>() : nullptr, L, W, D};
@@ -35,9 +34,8 @@ void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev,
   });
 }
 
-void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                            const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                            const Tensor& dprev) {
+void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& dy,
+                            const Tensor& dx, const Tensor& dw, const Tensor& dprev) {
   RILL_DISPATCH_FLOAT(x.dtype(), "causal_conv1d", T, {
     const int64_t B = x.size(0), L = x.size(1), D = x.size(2), W = w.size(0);
     Padded<T> xp{x.data<T>(), prev.defined() ? prev.data<T>() : nullptr, L, W, D};

@@ -7,8 +7,7 @@ namespace rill::ref {
 
 void causal_conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& y);
 // dx[b,s] = sum_j w[j] dy[b,s+j];  dprev likewise for s < 0;  dw[j] = sum_{b,t} dy[b,t] xp[b,t-j].
-void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev,
-                            const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                            const Tensor& dprev);
+void causal_conv1d_backward(const Tensor& x, const Tensor& w, const Tensor& prev, const Tensor& dy,
+                            const Tensor& dx, const Tensor& dw, const Tensor& dprev);
 
 }  // namespace rill::ref

@@ -1,3 +1,5 @@
+// Reference copy and fill: one strided loop, element by element, the oracle for the cpu kernels.
+
 #include "rill/backend/ref/copy.h"
 
 #include "rill/backend/ref/strided.h"

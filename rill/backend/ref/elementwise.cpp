@@ -1,3 +1,6 @@
+// Reference elementwise kernels: unary ops and their backward, broadcasting binary ops, where;
+// plain loops over strided indices using libm, the oracle for the vectorised cpu kernels.
+
 #include "rill/backend/ref/elementwise.h"
 
 #include "rill/backend/ref/strided.h"
@@ -36,9 +39,8 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
     const T* bp = base_ptr<T>(b);
     T* op_ = base_ptr<T>(out);
     RILL_SWITCH_BINARY(op, OP, {
-      for_each_offset<3>(out.shape(), {&a, &b, &out}, [&](auto o) {
-        op_[o[2]] = binary_forward<OP, T>(ap[o[0]], bp[o[1]]);
-      });
+      for_each_offset<3>(out.shape(), {&a, &b, &out},
+                         [&](auto o) { op_[o[2]] = binary_forward<OP, T>(ap[o[0]], bp[o[1]]); });
     });
   });
 }
@@ -50,9 +52,8 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
       const T* ap = base_ptr<T>(a);
       const T* bp = base_ptr<T>(b);
       T* op_ = base_ptr<T>(out);
-      for_each_offset<4>(out.shape(), {&cond, &a, &b, &out}, [&](auto o) {
-        op_[o[3]] = cp[o[0]] != C(0) ? ap[o[1]] : bp[o[2]];
-      });
+      for_each_offset<4>(out.shape(), {&cond, &a, &b, &out},
+                         [&](auto o) { op_[o[3]] = cp[o[0]] != C(0) ? ap[o[1]] : bp[o[2]]; });
     });
   });
 }

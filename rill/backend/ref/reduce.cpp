@@ -1,3 +1,5 @@
+// Reference reductions (sum, mean, max, logsumexp) over any set of dims: plain loops, the oracle.
+
 #include "rill/backend/ref/reduce.h"
 
 #include <cmath>
@@ -20,9 +22,8 @@ void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, cons
       for_each_offset<1>(oc.shape(), {&oc}, [&](auto f) { outp[f[0]] = T(0); });
       for_each_offset<2>(x.shape(), {&x, &o}, [&](auto f) { outp[f[1]] += xp[f[0]]; });
     } else {
-      for_each_offset<1>(oc.shape(), {&oc}, [&](auto f) {
-        outp[f[0]] = -std::numeric_limits<T>::infinity();
-      });
+      for_each_offset<1>(oc.shape(), {&oc},
+                         [&](auto f) { outp[f[0]] = -std::numeric_limits<T>::infinity(); });
       for_each_offset<2>(x.shape(), {&x, &o},
                          [&](auto f) { outp[f[1]] = std::max(outp[f[1]], xp[f[0]]); });
       if (op == ReduceOp::logsumexp) {
@@ -30,11 +31,14 @@ void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, cons
         Tensor s = Tensor::zeros(out.shape(), out.dtype());
         T* mp = m.data<T>();
         T* sp = s.data<T>();
-        Tensor mv = make_view(m, x.shape(), [&] {
-          Shape ms = m.strides();
-          for (int64_t d : dims) ms[d] = 0;
-          return ms;
-        }(), 0);
+        Tensor mv = make_view(
+            m, x.shape(),
+            [&] {
+              Shape ms = m.strides();
+              for (int64_t d : dims) ms[d] = 0;
+              return ms;
+            }(),
+            0);
         Tensor sv = make_view(s, x.shape(), mv.strides(), 0);
         for_each_offset<2>(oc.shape(), {&oc, &m}, [&](auto f) { mp[f[1]] = outp[f[0]]; });
         for_each_offset<3>(x.shape(), {&x, &mv, &sv}, [&](auto f) {
