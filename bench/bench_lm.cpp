@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/support/machine.h"
+#include "rill/backend/cpu/denormals.h"
 #include "rill/backend/cpu/isa.h"
 #include "rill/mixers/registry.h"
 #include "rill/models/stack_model.h"
@@ -50,7 +51,7 @@ double training_gemm_peak(const StackConfig& c, int threads) {
     int count;
   };
   const std::vector<Shape3> shapes = {
-      {m, d, d, true, 4},  {m, f, d, true, 1}, {m, d, f, true, 1},  // forward x W^T
+      {m, d, d, true, 4},  {m, f, d, true, 1},  {m, d, f, true, 1},   // forward x W^T
       {m, d, d, false, 4}, {m, d, f, false, 1}, {m, f, d, false, 1},  // dx = dy W
       {d, d, m, false, 4}, {f, d, m, false, 1}, {d, f, m, false, 1},  // dW = dy^T x
       {m, v, d, true, 1},  {m, d, v, false, 1}, {v, d, m, false, 1},  // the head
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
   }
   const int threads = omp_get_max_threads();
+  const cpu::FlushDenormalsGuard flush;  // as the trainer and the rill command run
   const TrainConfig run = TrainConfig::from_file(config_path);
   std::vector<Row> rows = {{"default (" + config_path + ")", run.model}};
   for (const MixerSpec* spec : registered_mixers()) {  // each mixer's first example in its place
@@ -138,9 +140,10 @@ int main(int argc, char** argv) {
     const double t = training_gemm_peak(base_cfg, threads);
     const double q = sgemm_gflops(2048, 2048, 2048, false, threads, 3);
     peak_train = std::max(peak_train, t), peak_square = std::max(peak_square, q);
-    std::printf("- sgemm (oneDNN), %d threads, %s: %.0f GFLOP/s at 2048^3, %.0f over the model's "
-                "training shapes\n",
-                threads, when, q, t);
+    std::printf(
+        "- sgemm (oneDNN), %d threads, %s: %.0f GFLOP/s at 2048^3, %.0f over the model's "
+        "training shapes\n",
+        threads, when, q, t);
   };
   measure_limits("at the start");
 
@@ -163,13 +166,15 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.2f M | %.0f | %.1f | %.0f%% |\n", t.name.c_str(), t.params, t.tps,
                 t.gflops, 100 * t.gflops / peak_train);
 
-  std::printf("\nMFU: 3 x forward FLOPs per token x tokens/s over %.0f GFLOP/s, the best "
-              "training-shape sgemm rate measured.\n",
-              peak_train);
-  std::printf("\n## Generation: the tight step path, tokens/s (fraction of the weight-read bound)"
-              "\n\n");
-  const std::vector<int64_t> streams = quick ? std::vector<int64_t>{1, 16}
-                                             : std::vector<int64_t>{1, 4, 16, 64};
+  std::printf(
+      "\nMFU: 3 x forward FLOPs per token x tokens/s over %.0f GFLOP/s, the best "
+      "training-shape sgemm rate measured.\n",
+      peak_train);
+  std::printf(
+      "\n## Generation: the tight step path, tokens/s (fraction of the weight-read bound)"
+      "\n\n");
+  const std::vector<int64_t> streams =
+      quick ? std::vector<int64_t>{1, 16} : std::vector<int64_t>{1, 4, 16, 64};
   std::printf("| model | weights | MB |");
   for (int64_t b : streams) std::printf(" %lld stream%s |", (long long)b, b > 1 ? "s" : "");
   std::printf(" MFU at 16 |\n|---|---|---|");
@@ -196,8 +201,9 @@ int main(int argc, char** argv) {
     }
   }
   measure_limits("at the end");
-  std::printf("\nMFU at 16 streams is over the 2048^3 rate (best: %.0f GFLOP/s). Load average at "
-              "the end: %s\n",
-              peak_square, loadavg().c_str());
+  std::printf(
+      "\nMFU at 16 streams is over the 2048^3 rate (best: %.0f GFLOP/s). Load average at "
+      "the end: %s\n",
+      peak_square, loadavg().c_str());
   return 0;
 }

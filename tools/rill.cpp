@@ -7,9 +7,9 @@
 //   rill info (--config FILE | --checkpoint FILE)
 //   rill compare A.json B.json ... --minutes M
 // The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
-#include <CLI/CLI.hpp>
 #include <omp.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "rill/backend/cpu/denormals.h"
 #include "rill/core/profiler.h"
 #include "rill/data/corpus.h"
 #include "rill/data/registry.h"
@@ -139,8 +140,9 @@ int run(int argc, char** argv) {
                       "continue a stream saved with --save-state (its prompt and seed go on)");
   gen_cmd->add_option("--data-dir", data_dir, "where prepared corpora live (word vocabularies)");
   std::string weights = "f32";
-  gen_cmd->add_option("--weights", weights,
-                      "weight format of the step path: f32, bf16 or int8 (per output channel)")
+  gen_cmd
+      ->add_option("--weights", weights,
+                   "weight format of the step path: f32, bf16 or int8 (per output channel)")
       ->capture_default_str();
   int gen_threads = 1;
   gen_cmd
@@ -220,15 +222,16 @@ int run(int argc, char** argv) {
     bar.finish();
     if (Profiler::enabled())
       fmt::print("\nwhere the time went (self time; shares of the whole command):\n\n{}\n",
-                 Profiler::table(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                                     .count()));
+                 Profiler::table(
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
     fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
                r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
     for (const auto& [name, v] : r.valid.values)
       if (name != "tokens") fmt::print(", {} {:.4f}", name, v);
-    fmt::print("\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
-               "{0}/curves.svg\n",
-               cfg.out_dir);
+    fmt::print(
+        "\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
+        "{0}/curves.svg\n",
+        cfg.out_dir);
     return r.interrupted ? 130 : 0;
   }
   if (gen_cmd->parsed()) {
@@ -264,12 +267,15 @@ int run(int argc, char** argv) {
     }
     int32_t prev = static_cast<int32_t>(stream.pending);
     const auto t0 = std::chrono::steady_clock::now();
-    continue_stream(*l.model, stream, n_tokens, sopt, policy, [&](int64_t id) {
-      std::string piece = tok->decode_token(static_cast<int32_t>(id), prev);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-      prev = static_cast<int32_t>(id);
-    }, stepper.get());
+    continue_stream(
+        *l.model, stream, n_tokens, sopt, policy,
+        [&](int64_t id) {
+          std::string piece = tok->decode_token(static_cast<int32_t>(id), prev);
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+          prev = static_cast<int32_t>(id);
+        },
+        stepper.get());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(stderr, "\n[{} tokens in {:.2f} s: {:.0f} tokens/s; state {} per stream{}]\n",
                n_tokens, s, n_tokens / s, human_bytes(double(stream.state.bytes())),
@@ -332,6 +338,8 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
+    // Every command (training, evaluation, generation) runs with denormals flushed to zero.
+    const rill::cpu::FlushDenormalsGuard flush;
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

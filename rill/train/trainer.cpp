@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "rill/autograd/grad_mode.h"
+#include "rill/backend/cpu/denormals.h"
 #include "rill/core/profiler.h"
 #include "rill/io/atomic_file.h"
 #include "rill/optim/adamw.h"
@@ -28,8 +29,7 @@ namespace {
 constexpr int64_t kFitAfterWarmup = 10, kRefitEvery = 25;
 
 double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void say(const TrainEvents& ev, const std::string& line) {
@@ -48,6 +48,7 @@ RunParts build_run(const TrainConfig& config) {
 }
 
 TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
+  const cpu::FlushDenormalsGuard flush;  // denormals would slow every kernel, GEMM most
   RunParts parts = build_run(cfg);
   Task& task = *parts.task;
   SequenceModel& model = *parts.model;
@@ -122,22 +123,23 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
                            carries ? &state : nullptr, progress});
   };
   auto plot = [&]() {
-    const std::string first_mixer =
-        cfg.model.contains("mixers") && cfg.model["mixers"].is_array() &&
-                !cfg.model["mixers"].empty()
-            ? cfg.model["mixers"][0].value("type", "model")
-            : cfg.model.value("type", "model");
+    const std::string first_mixer = cfg.model.contains("mixers") &&
+                                            cfg.model["mixers"].is_array() &&
+                                            !cfg.model["mixers"].empty()
+                                        ? cfg.model["mixers"][0].value("type", "model")
+                                        : cfg.model.value("type", "model");
     write_svg_plot(cfg.out_dir + "/curves.svg",
-                   fmt::format("{} on {}: {}", first_mixer, task_json.value("corpus",
-                               task_json.value("dataset", task.type())), metric_name),
+                   fmt::format("{} on {}: {}", first_mixer,
+                               task_json.value("corpus", task_json.value("dataset", task.type())),
+                               metric_name),
                    metric_name, curves_from_log(log_path, "metric"));
   };
 
   TrainResult result;
   result.unit = task.unit();
-  say(ev, fmt::format("training {} parameters on {}, batch {}, steps {}..{}",
-                      model.num_parameters(), task_json.dump(), cfg.batch, progress.step,
-                      progress.horizon));
+  say(ev,
+      fmt::format("training {} parameters on {}, batch {}, steps {}..{}", model.num_parameters(),
+                  task_json.dump(), cfg.batch, progress.step, progress.horizon));
   model.train();
   double window_loss = 0;
   int64_t window_n = 0, items = 0;
@@ -145,11 +147,14 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
     ProfileScope scope("validation");
     result.valid = task.evaluate(model, "valid", cfg.eval_batches);
     const auto [name, value] = task.loss_metric(result.valid.loss);
-    json rec = {{"split", "valid"}, {"step", progress.step}, {"loss", result.valid.loss},
-                {"metric", value},  {"metrics", result.valid.to_json()}};
+    json rec = {{"split", "valid"},
+                {"step", progress.step},
+                {"loss", result.valid.loss},
+                {"metric", value},
+                {"metrics", result.valid.to_json()}};
     log.write(rec);
-    say(ev, fmt::format("step {} valid loss {:.4f} ({} {:.4f})", progress.step,
-                        result.valid.loss, result.valid.primary, result.valid.headline()));
+    say(ev, fmt::format("step {} valid loss {:.4f} ({} {:.4f})", progress.step, result.valid.loss,
+                        result.valid.primary, result.valid.headline()));
     plot();
   };
   const int64_t fit_from = std::max<int64_t>(cfg.warmup, 10) + kFitAfterWarmup;
@@ -158,10 +163,9 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
         (progress.step - fit_from) % kRefitEvery == 0) {
       const double per_step = elapsed() / double(progress.step);
       const double left = cfg.time_limit_s - elapsed();
-      const int64_t fits =
-          std::min<int64_t>(cfg.steps, progress.step + 1 +
-                                           static_cast<int64_t>(std::max(0.0, 0.97 * left) /
-                                                                per_step));
+      const int64_t fits = std::min<int64_t>(
+          cfg.steps,
+          progress.step + 1 + static_cast<int64_t>(std::max(0.0, 0.97 * left) / per_step));
       if (fits != progress.horizon) {
         progress.horizon = std::max(fits, cfg.warmup + 1);
         schedule.total_steps = progress.horizon;
