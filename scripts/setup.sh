@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package rill's build and tests need. Idempotent and non-interactive:
 # when everything is present it installs nothing and touches no package list.
+# Usage: scripts/setup.sh [EXTRA_PACKAGE...]   (extra packages, e.g. python3-torch for
+# bench/versus_pytorch.sh, are installed the same way)
 set -euo pipefail
 
 PACKAGES=(
@@ -8,8 +10,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libopenblas-openmp-dev libdnnl-dev libc6-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
+PACKAGES+=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
