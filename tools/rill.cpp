@@ -90,6 +90,18 @@ TrainEvents cli_events(Progress& bar) {
   return ev;
 }
 
+// ", name value" for every metric; counts (tokens, examples, windows) as integers.
+std::string metric_values_text(const Metrics& m) {
+  std::string s;
+  for (const auto& [name, v] : m.values) {
+    if (v == std::floor(v) && std::abs(v) >= 10)
+      s += fmt::format(", {} {:.0f}", name, v);
+    else
+      s += fmt::format(", {} {:.4f}", name, v);
+  }
+  return s;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"rill: recurrent transformers in C++"};
   app.require_subcommand(1);
@@ -226,8 +238,7 @@ int run(int argc, char** argv) {
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
     fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
                r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
-    for (const auto& [name, v] : r.valid.values)
-      if (name != "tokens") fmt::print(", {} {:.4f}", name, v);
+    fmt::print("{}", metric_values_text(r.valid));
     fmt::print(
         "\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
         "{0}/curves.svg\n",
@@ -295,14 +306,7 @@ int run(int argc, char** argv) {
     if (eval_cmd->count("--data-dir")) run.data_dir = data_dir;
     RunParts parts = build_run(run);
     Metrics m = parts.task->evaluate(*l.model, split, max_batches);
-    fmt::print("{} split: loss {:.4f}", split, m.loss);
-    for (const auto& [name, v] : m.values) {
-      if (v == std::floor(v) && std::abs(v) >= 10)  // counts: tokens, examples, windows
-        fmt::print(", {} {:.0f}", name, v);
-      else
-        fmt::print(", {} {:.4f}", name, v);
-    }
-    fmt::print("\n");
+    fmt::print("{} split: loss {:.4f}{}\n", split, m.loss, metric_values_text(m));
     return 0;
   }
   if (info_cmd->parsed()) {
