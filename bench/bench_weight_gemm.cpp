@@ -136,6 +136,17 @@ Times time_variants(const std::vector<std::function<void()>>& once, int reps) {
   return out;
 }
 
+// Each variant run over every matrix of `ws` in turn (one product each, batch B), timed.
+Times time_variants_over(const std::vector<Variant>& vars, const std::vector<Weights>& ws,
+                         const float* x, int64_t B, float* y, int reps) {
+  std::vector<std::function<void()>> fns;
+  for (const Variant& v : vars)
+    fns.push_back([&, v] {
+      for (const Weights& w : ws) call(v, w, x, B, y);
+    });
+  return time_variants(fns, reps);
+}
+
 struct Shape2 {
   const char* what;
   int64_t N, K;
@@ -259,12 +270,7 @@ int main(int argc, char** argv) {
     for (int64_t B : batches)
       for (int th = min_threads; th <= max_threads; ++th) {
         omp_set_num_threads(th);
-        std::vector<std::function<void()>> fns;
-        for (const Variant& v : vars)
-          fns.push_back([&, v] {
-            for (const Weights& w : ws) call(v, w, x, B, y);
-          });
-        const Times t = time_variants(fns, reps);
+        const Times t = time_variants_over(vars, ws, x, B, y, reps);
         for (size_t i = 0; i < vars.size(); ++i) {
           const double per = t.median[i] / copies;
           const double gbs = ws[0].bytes(vars[i]) / per * 1e-9;
@@ -298,12 +304,7 @@ int main(int argc, char** argv) {
     for (int64_t B : batches)
       for (int th = min_threads; th <= max_threads; ++th) {
         omp_set_num_threads(th);
-        std::vector<std::function<void()>> fns;
-        for (const Variant& v : vars)
-          fns.push_back([&, v] {
-            for (const Weights& w : model) call(v, w, x, B, y);
-          });
-        const Times t = time_variants(fns, reps);
+        const Times t = time_variants_over(vars, model, x, B, y, reps);
         for (size_t i = 0; i < vars.size(); ++i) {
           double bytes = 0;
           for (const Weights& w : model) bytes += double(w.bytes(vars[i]));
