@@ -110,6 +110,58 @@ TEST(Mixers, ParallelStepAndPiecesAgree) {
     }
 }
 
+// Resets inside a sequence equal separate sequences: each stream's output from a reset on is the
+// output of a fresh run over that piece, its final state that of the last piece alone, and the
+// gradient reaches the carried-in state only through streams that have not reset. Every mixer
+// takes resets at the same positions in all streams; one whose state keeps its shape also takes
+// different positions per stream (a KV cache that grows cannot be reset for part of a batch).
+TEST(Mixers, ResetsEqualSeparateSequences) {
+  for (const Example& e : examples())
+    for (DType dt : {DType::f32, DType::f64}) {
+      auto m = build(e.config, dt);
+      const int64_t len = 90;
+      Tensor x = random({2, len, kD}, dt, 31);
+      State warm = m->init_state(2);  // a non-empty incoming state
+      {
+        NoGradGuard no_grad;
+        m->forward(random({2, 5, kD}, dt, 32), &warm);
+      }
+      bool fixed_shape = true;
+      const State fresh = m->init_state(2);
+      for (const auto& [name, t] : warm.tensors())
+        fixed_shape = fixed_shape && t.shape() == fresh.get(name).shape() && t.dim() >= 1;
+      // Stream cuts: {0: 37, 70} {1: 0, 37, 51} (stream 1 also drops its incoming state), or
+      // {37, 70} in both when the state grows.
+      std::vector<std::vector<int64_t>> cuts =
+          fixed_shape ? std::vector<std::vector<int64_t>>{{37, 70}, {0, 37, 51}}
+                      : std::vector<std::vector<int64_t>>{{37, 70}, {37, 70}};
+      Tensor resets = Tensor::zeros({2, len}, DType::f32);
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t c : cuts[b]) resets.select(0, b).select(0, c).fill_(1.0);
+      State s = warm.clone();
+      Tensor y = m->forward_with_resets(x, &s, resets);
+      const std::string what = e.name + " " + dtype_name(dt);
+      for (int64_t b = 0; b < 2; ++b) {
+        std::vector<int64_t> starts{0};
+        for (int64_t c : cuts[b])
+          if (c > 0) starts.push_back(c);
+        State lane = warm.clone();
+        if (cuts[b][0] == 0) lane = m->init_state(2);
+        for (size_t i = 0; i < starts.size(); ++i) {
+          if (i > 0) lane = m->init_state(2);
+          const int64_t t0 = starts[i], t1 = i + 1 < starts.size() ? starts[i + 1] : len;
+          Tensor want = m->forward(x.narrow(1, t0, t1 - t0), &lane);
+          EXPECT_TRUE(all_close(y.select(0, b).narrow(0, t0, t1 - t0), want.select(0, b)))
+              << what << " stream " << b << " piece from " << t0;
+        }
+        for (const auto& [name, t] : s.tensors())
+          if (is_floating(t.dtype()))
+            EXPECT_TRUE(all_close(t.select(0, b), lane.get(name).select(0, b)))
+                << what << " stream " << b << " final state " << name;
+      }
+    }
+}
+
 TEST(Mixers, Causality) {
   for (const Example& e : examples()) {
     auto m = build(e.config, DType::f64);

@@ -3,6 +3,10 @@
 //   forward(x, state)    x [B, T, D] for any T; reads the state when given and leaves the
 //                        final state in it (parallel or chunkwise form; records a tape)
 //   step(x_t, state)     x_t [B, D], one token, never records a tape
+//   forward_with_resets(x, state, resets)
+//                        the forward with episode boundaries inside the sequence: resets [B, T]
+//                        nonzero at (b, t) means stream b starts afresh at token t (its state
+//                        before token t is a fresh one), as if the sequence were cut there
 #pragma once
 #include <string>
 
@@ -24,6 +28,11 @@ class Mixer : public nn::Module {
     check_step_input(x_t);
     return step_impl(x_t, state);
   }
+  // resets [B, T], any dtype, nonzero where a stream starts a new episode (documents in a
+  // stream, episodes in RL). Undefined = none. A mixer with native support (native_resets)
+  // zeroes its state inside its kernels; any other runs its forward piece by piece, cut where
+  // some stream resets, putting fresh state into the streams that reset (resets.h).
+  Tensor forward_with_resets(const Tensor& x, State* state, const Tensor& resets);
   virtual std::string kind() const = 0;
   // True when the state's size does not grow with the context (the recurrent mixers).
   virtual bool constant_state() const = 0;
@@ -42,6 +51,10 @@ class Mixer : public nn::Module {
 
  protected:
   virtual Tensor step_impl(const Tensor& x_t, State& state) = 0;
+  // A mixer that handles resets inside its own forward overrides both; resets is then a
+  // validated [B, T] mask in x's dtype with at least one nonzero.
+  virtual bool native_resets() const { return false; }
+  virtual Tensor forward_native_resets(const Tensor& x, State* state, const Tensor& resets);
   void check_forward_input(const Tensor& x) const;  // [B, T, d_model], floating
   void check_step_input(const Tensor& x_t) const;   // [B, d_model], floating
 
