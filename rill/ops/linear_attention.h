@@ -22,22 +22,30 @@ namespace rill {
 //             T/chunk states.
 enum class LinearAttentionForm { recurrent, chunked };
 
-// The decays of the state, in log space. Today one kind: a scalar per step and head.
+// The decays of the state, in log space: S_t = (gamma_t a_t b_t^T) ⊙ S_{t-1} + k_t v_t^T with
+// gamma_t = exp(g_t), a_t = exp(ga_t), b_t = exp(gb_t); any may be left out (= 1). Every value
+// <= 0 (NaN passes through); each is differentiable, its gradient summed over broadcast dims.
 struct LinearAttentionDecay {
-  // g: log gamma, any tensor that broadcasts to [B,H,T] (the step form: to [B,H]), every value
-  // <= 0 (NaN passes through). [B,H,T] is a data-dependent gate; [1,H,1] a fixed per-head decay,
-  // e.g. RetNet's log(1 - 2^(-5-h)). Undefined = no decay. Differentiable (the gradient is
-  // summed over the broadcast dims).
+  // g: a scalar per step and head, broadcasting to [B,H,T] (the step form: to [B,H]). [B,H,T]
+  // is a data-dependent gate; [1,H,1] a fixed per-head decay, e.g. RetNet's log(1 - 2^(-5-h)).
   Tensor log_decay;
-  // Planned, not implemented: key-side and value-side vector decays, S_t = (a_t b_t^T) ⊙ S_{t-1}
-  // + k_t v_t^T with log a_t [B,H,T,Dk] and log b_t [B,H,T,Dv].
+  // ga: a key-side vector, broadcasting to [B,H,T,Dk] (step: [B,H,Dk]); it decays the rows of S
+  // (GLA's gate; ReLiT's 1 - gamma).
+  Tensor key_log_decay;
+  // gb: a value-side vector, broadcasting to [B,H,T,Dv] (step: [B,H,Dv]); it decays the columns
+  // of S (ReLiT's 1 - beta).
+  Tensor value_log_decay;
+  // resets [B,T] (step: [B]), any dtype, nonzero where a stream starts afresh: its state before
+  // token t is zero (s0 for the first token), as if the sequence were cut there. Not
+  // differentiable; the decays at a reset step get a zero gradient (they multiply nothing).
+  Tensor resets;
 };
 
 // Causal numerator with an initial state and a decay: out_i = S_i^T q_i with
-// S_i = gamma_i S_{i-1} + k_i v_i^T, S_{-1} = s0.
+// S_i = D_i ⊙ S_{i-1} + k_i v_i^T, S_{-1} = s0, D_i the decay above.
 // q, k [B,H,T,Dk] (already feature-mapped), v [B,H,T,Dv], s0 [B,H,Dk,Dv] (undefined = zeros).
 // Returns {out [B,H,T,Dv], s_final [B,H,Dk,Dv]}. Differentiable w.r.t. q, k, v, s0 and the
-// log-decay, with gradients arriving at out AND s_final. chunk (> 0) is the chunked form's chunk
+// log-decays, with gradients arriving at out AND s_final. chunk (> 0) is the chunked form's chunk
 // length; T need not be a multiple of it.
 std::pair<Tensor, Tensor> causal_linear_attention(
     const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s0,
@@ -49,9 +57,9 @@ std::pair<Tensor, Tensor> causal_linear_attention(
     LinearAttentionForm form = LinearAttentionForm::chunked, int64_t chunk = 64);
 
 // The step form: one token, the state updated in place, no tape. The op's inputs with the T
-// dim removed: q, k [B,H,Dk], v [B,H,Dv], decay.log_decay broadcasting to [B,H]; s [B,H,Dk,Dv]
-// contiguous: s <- gamma s + k v^T, then returns out [B,H,Dv] = s^T q. Refuses to run while
-// recording a tape (it mutates s).
+// dim removed: q, k [B,H,Dk], v [B,H,Dv], the decays broadcasting to [B,H], [B,H,Dk], [B,H,Dv],
+// resets [B]; s [B,H,Dk,Dv] contiguous: s <- D ⊙ s + k v^T (D = 0 where a stream resets), then
+// returns out [B,H,Dv] = s^T q. Refuses to run while recording a tape (it mutates s).
 Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const LinearAttentionDecay& decay);
 Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s);

@@ -81,7 +81,9 @@
 #include <vector>
 
 #include "rill/backend/cpu/gemm.h"
+#include "rill/backend/cpu/gated_state_util.h"
 #include "rill/backend/cpu/isa.h"
+#include "rill/backend/cpu/vector_decay.h"
 
 // The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -90,78 +92,7 @@ namespace rill::cpu {
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// exp of a log-decay, vectorisable.
-//
-// std::exp is a libm call that GCC will not vectorise without -ffast-math; this one is: x = n ln2
-// + r, exp(r) by a Taylor polynomial on |r| <= ln2/2, 2^n built from bits. Results below the
-// normal range flush to 0. Not vec_math's libmvec exp: its f32 error (up to 4 ulp) compounds
-// through the T decays of a scan, and the broadcast-decay gradient, a sum of cancelling terms
-// over T, then left the tolerance table (tested: LinearAttention.FormsMatchRef).
-
-template <class T>
-struct ExpConsts;
-template <>
-struct ExpConsts<double> {
-  using Bits = uint64_t;
-  static constexpr double kMin = -708.0, kShift = 0x1.8p52;
-  static constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
-  static constexpr int kMantissa = 52, kBias = 1023, kDegree = 13;
-};
-template <>
-struct ExpConsts<float> {
-  using Bits = uint32_t;
-  static constexpr float kMin = -87.0f, kShift = 0x1.8p23f;
-  static constexpr float kLn2Hi = 6.9314575195e-01f, kLn2Lo = 1.4286067653e-06f;
-  static constexpr int kMantissa = 23, kBias = 127, kDegree = 8;
-};
-
-template <class T>
-constexpr std::array<T, ExpConsts<T>::kDegree + 1> inverse_factorials() {
-  std::array<T, ExpConsts<T>::kDegree + 1> a{};
-  double f = 1;
-  for (int k = 0; k <= ExpConsts<T>::kDegree; ++k) {
-    if (k > 0) f /= k;
-    a[k] = static_cast<T>(f);
-  }
-  return a;
-}
-template <class T>
-constexpr auto kInvFactorial = inverse_factorials<T>();
-
-// exp(x) for x <= 0 or NaN. The clamp is done with bit masks, not a ternary: GCC turns a select
-// into a branch here, and a branch stops vectorisation.
-template <class T>
-[[gnu::always_inline]] inline T exp_nonpos(T x) {
-  using C = ExpConsts<T>;
-  using Bits = typename C::Bits;
-  constexpr Bits kAbs = ~Bits(0) >> 1;
-  constexpr Bits kInf = std::bit_cast<Bits>(std::numeric_limits<T>::infinity());
-  constexpr Bits kMinBits = std::bit_cast<Bits>(C::kMin);
-  const Bits xb = std::bit_cast<Bits>(x);
-  const bool nan = (xb & kAbs) > kInf;
-  const Bits small = Bits(0) - static_cast<Bits>(!nan & (xb > kMinBits));  // all ones or zero
-  const T xc = std::bit_cast<T>((kMinBits & small) | (xb & ~small));
-  const T t = xc * T(1.4426950408889634) + C::kShift;
-  const T n = t - C::kShift;
-  const T r = (xc - n * C::kLn2Hi) - n * C::kLn2Lo;
-  T p = kInvFactorial<T>[C::kDegree];
-  for (int k = C::kDegree - 1; k >= 0; --k) p = p * r + kInvFactorial<T>[k];
-  const Bits e = std::bit_cast<Bits>(t) - std::bit_cast<Bits>(C::kShift) + Bits(C::kBias);
-  const T y = p * std::bit_cast<T>(static_cast<Bits>(e << C::kMantissa));
-  return std::bit_cast<T>(std::bit_cast<Bits>(y) & ~small);
-}
-
-// y[i] = exp(x[i]) for n values, x <= 0.
-template <class T>
-void exp_array(const T* x, T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpos(x[i]);
-}
-
-// Below this many state-element updates (a few us of work) a call stays on one thread: forking
-// costs about as much, and far more when the machine is oversubscribed.
-constexpr int64_t kParallelMinWork = 1 << 18;
+using namespace gated_state;
 
 // gamma [N, T+1]: gamma[b, t] = exp(g[b, t]) and gamma[b, T] = 1, so that a reverse scan, which
 // decays by gamma_{t+1} at token t, reads gamma + 1 and finds 1 at the last token.
@@ -488,13 +419,6 @@ void recurrent_forward_impl(const GatedStateArgs& a, const Tensor& out, const Te
   run_scans(scans);
 }
 
-template <class T>
-T dot(const T* x, const T* y, int64_t n) {
-  T acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += x[i] * y[i];
-  return acc;
-}
 
 // Tokens per unit of the recurrent backward's epilogue (a fixed split: results do not depend on
 // the thread count).
@@ -638,22 +562,6 @@ void recurrent_backward_impl(const GatedStateArgs& a, const Tensor& dout_t, cons
 // team size to 1, so a gemm inside an inactive (1-thread) region cannot go multi-threaded and
 // change its rounding with the thread count.
 
-template <class T>
-struct Chunks {
-  int64_t n, len, dk, dv, c, nc;  // sequences, tokens, sizes, chunk length, number of chunks
-  int64_t rows(int64_t i) const { return std::min(c, len - i * c); }
-  // The team size of every region: one thread for small calls.
-  int threads() const { return n * len * dk * dv > kParallelMinWork ? omp_get_max_threads() : 1; }
-};
-
-template <class T>
-Chunks<T> chunks_of(const GatedStateArgs& a, int64_t chunk) {
-  Chunks<T> ch;
-  ch.n = a.n(), ch.len = a.len(), ch.dk = a.dk(), ch.dv = a.dv();
-  ch.c = std::max<int64_t>(1, std::min(chunk, ch.len));
-  ch.nc = (ch.len + ch.c - 1) / ch.c;
-  return ch;
-}
 
 // The decays of one chunk of m tokens with log-decays g[0, m), as partial sums of g (never
 // differences of prefix sums): eb_i = exp(g_0 + .. + g_i), from the chunk start through token i;
@@ -707,67 +615,6 @@ void mask_upper(T* a, int64_t rows, int64_t ld) {
   for (int64_t i = 0; i < rows; ++i) std::fill(a + i * ld + i + 1, a + i * ld + rows, T(0));
 }
 
-// Rows of x [m, cols] (row stride ld) times scale[i].
-template <class T>
-void scale_rows(T* x, int64_t m, int64_t cols, int64_t ld, const T* scale) {
-  for (int64_t i = 0; i < m; ++i) {
-    T* row = x + i * ld;
-    const T f = scale[i];
-#pragma omp simd
-    for (int64_t j = 0; j < cols; ++j) row[j] *= f;
-  }
-}
-// y [m, cols] = diag(scale) x, both with row stride cols.
-template <class T>
-void scaled_rows(const T* x, int64_t m, int64_t cols, const T* scale, T* y) {
-  for (int64_t i = 0; i < m; ++i) {
-    const T f = scale[i];
-#pragma omp simd
-    for (int64_t j = 0; j < cols; ++j) y[i * cols + j] = f * x[i * cols + j];
-  }
-}
-
-// The prefix sum over chunks, forward and reverse, written once. blocks [n, nc, Dk, Dv] hold each
-// chunk's own term P_i on entry; on exit each holds the running state R_i it was reached with:
-//   forward: R_0 = init,      R_{i+1} = a_i R_i + P_i,
-//   reverse: R_{nc-1} = init, R_{i-1} = a_i R_i + P_i,
-// and fin (when given) the last R. a [n, nc] are the chunks' decays (null: none, plain sums);
-// init null means zeros. A worksharing loop over state rows, sequential in i per row, so every
-// state is bitwise fixed: call it from inside a parallel region.
-template <class T>
-void chunk_prefix(const Chunks<T>& ch, T* blocks, const T* a, const T* init, T* fin, bool reverse) {
-  const int64_t sz = ch.dk * ch.dv, rows = ch.n * ch.dk;
-  std::vector<T> run_row(ch.dv);  // this thread's running sum of one state row
-  T* run = run_row.data();
-#pragma omp for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t b = r / ch.dk, row_off = (r % ch.dk) * ch.dv;
-    T* base = blocks + b * ch.nc * sz + row_off;
-    for (int64_t x = 0; x < ch.dv; ++x) run[x] = init ? init[b * sz + row_off + x] : T(0);
-    for (int64_t s = 0; s < ch.nc; ++s) {
-      const int64_t i = reverse ? ch.nc - 1 - s : s;
-      T* row = base + i * sz;
-      if (a) {
-        const T ai = a[b * ch.nc + i];
-#pragma omp simd
-        for (int64_t x = 0; x < ch.dv; ++x) {
-          const T own = row[x];
-          row[x] = run[x];
-          run[x] = ai * run[x] + own;
-        }
-      } else {
-#pragma omp simd
-        for (int64_t x = 0; x < ch.dv; ++x) {
-          const T own = row[x];
-          row[x] = run[x];
-          run[x] += own;
-        }
-      }
-    }
-    if (fin)
-      for (int64_t x = 0; x < ch.dv; ++x) fin[b * sz + row_off + x] = run[x];
-  }
-}
 
 // Per-thread scratch of the chunked kernels: `squares` blocks of C x C (the products A, dA and
 // the decay mask), `panels` blocks of C x max(Dk, Dv) (rescaled rows of K or Q) and 8 vectors of C.
@@ -1047,18 +894,21 @@ void step_impl(const GatedStateArgs& args, const Tensor& s, const Tensor& out) {
 
 void linear_attention_recurrent_forward(const GatedStateArgs& a, const Tensor& out,
                                         const Tensor& s_final) {
+  if (a.vector_decay()) return vector_decay_recurrent_forward(a, out, s_final);
   RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
                       recurrent_forward_impl<T>(a, out, s_final));
 }
 
 void linear_attention_recurrent_backward(const GatedStateArgs& a, const Tensor& dout,
                                          const Tensor& ds_final, const GatedStateGrads& grads) {
+  if (a.vector_decay()) return vector_decay_recurrent_backward(a, dout, ds_final, grads);
   RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
                       recurrent_backward_impl<T>(a, dout, ds_final, grads));
 }
 
 void linear_attention_chunked_forward(const GatedStateArgs& a, int64_t chunk, const Tensor& out,
                                       const Tensor& s_final) {
+  if (a.vector_decay()) return vector_decay_chunked_forward(a, chunk, out, s_final);
   RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
                       chunked_forward_impl<T>(a, chunk, out, s_final));
 }
@@ -1066,11 +916,13 @@ void linear_attention_chunked_forward(const GatedStateArgs& a, int64_t chunk, co
 void linear_attention_chunked_backward(const GatedStateArgs& a, const Tensor& dout,
                                        const Tensor& ds_final, int64_t chunk,
                                        const GatedStateGrads& grads) {
+  if (a.vector_decay()) return vector_decay_chunked_backward(a, dout, ds_final, chunk, grads);
   RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
                       chunked_backward_impl<T>(a, dout, ds_final, chunk, grads));
 }
 
 void linear_attention_step(const GatedStateArgs& a, const Tensor& s, const Tensor& out) {
+  if (a.vector_decay()) return vector_decay_step(a, s, out);
   RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention_step", T, step_impl<T>(a, s, out));
 }
 

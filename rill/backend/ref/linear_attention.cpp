@@ -1,22 +1,37 @@
-// Reference gated-state op (causal linear attention with a scalar decay): one sequence at a time,
-// one token at a time, the state S [Dk,Dv] updated and read out in scalar loops, the decay
-// gamma_t = exp(g_t) taken from libm. The backward stores S_t for every t (T*Dk*Dv values) and
-// applies the chain rule to the recurrence as written, step by step:
-//   S_t = gamma_t S_{t-1} + k_t v_t^T,  out_t = S_t^T q_t,  s_final = S_{T-1}.
+// Reference gated-state op (causal linear attention with a scalar or vector decay): one sequence
+// at a time, one token at a time, the state S [Dk,Dv] updated and read out in scalar loops, the
+// decay of element (i, c) at token t, D_t[i,c] = exp(g_t) exp(ga_t[i]) exp(gb_t[c]) (a missing
+// decay is 1), taken from libm. The backward stores S_t for every t (T*Dk*Dv values) and applies
+// the chain rule to the recurrence as written, step by step:
+//   S_t = D_t ⊙ S_{t-1} + k_t v_t^T,  out_t = S_t^T q_t,  s_final = S_{T-1}.
 // With G = dL/d out and U_t = dL/dS_t (the total: S_t feeds out_t, S_{t+1} and, last, s_final),
-//   U_{T-1} = dS_final + q_{T-1} G_{T-1}^T,   U_t = gamma_{t+1} U_{t+1} + q_t G_t^T,
-//   dq_t = S_t G_t,  dk_t = U_t v_t,  dv_t = U_t^T k_t,  ds0 = gamma_0 U_0,
-//   dg_t = gamma_t <U_t, S_{t-1}>        (d gamma_t / d g_t = gamma_t; <,> the Frobenius product).
-// This direct form of dg is deliberately not the closed form the cpu kernels use, so that the
-// two check each other.
+//   U_{T-1} = dS_final + q_{T-1} G_{T-1}^T,   U_t = D_{t+1} ⊙ U_{t+1} + q_t G_t^T,
+//   dq_t = S_t G_t,  dk_t = U_t v_t,  dv_t = U_t^T k_t,  ds0 = D_0 ⊙ U_0,
+//   with P_t = U_t ⊙ D_t ⊙ S_{t-1} (d D_t / d log-decay = D_t):
+//   dg_t = sum of P_t,  dga_t[i] = sum_c P_t[i,c],  dgb_t[c] = sum_i P_t[i,c].
+// This direct form of the decays' gradients is deliberately not the closed form the cpu kernels
+// use, so that the two check each other.
 #include "rill/backend/ref/linear_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace rill::ref {
 
 namespace {
+
+// d [Dk,Dv] <- D_t of row `row` (= sequence * T + t) of the args' decays; all ones without any.
+template <class T>
+void decay_factors(const GatedStateArgs& a, int64_t row, T* d) {
+  const int64_t dk = a.dk(), dv = a.dv();
+  const T sg = a.g.defined() ? std::exp(a.g.data<T>()[row]) : T(1);
+  const T* ga = a.ga.defined() ? a.ga.data<T>() + row * dk : nullptr;
+  const T* gb = a.gb.defined() ? a.gb.data<T>() + row * dv : nullptr;
+  for (int64_t i = 0; i < dk; ++i)
+    for (int64_t c = 0; c < dv; ++c)
+      d[i * dv + c] = sg * (ga ? std::exp(ga[i]) : T(1)) * (gb ? std::exp(gb[c]) : T(1));
+}
 
 template <class T>
 void forward_impl(const GatedStateArgs& args, const Tensor& out, const Tensor& s_final) {
@@ -25,20 +40,17 @@ void forward_impl(const GatedStateArgs& args, const Tensor& out, const Tensor& s
   const T* kp = args.k.data<T>();
   const T* vp = args.v.data<T>();
   const T* s0p = args.s0.defined() ? args.s0.data<T>() : nullptr;
-  const T* gp = args.g.defined() ? args.g.data<T>() : nullptr;
   T* op = out.data<T>();
   T* sfp = s_final.data<T>();
-  std::vector<T> s(dk * dv);
+  std::vector<T> s(dk * dv), d(dk * dv);
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t i = 0; i < dk * dv; ++i) s[i] = s0p ? s0p[b * dk * dv + i] : T(0);
     for (int64_t t = 0; t < len; ++t) {
       const T* qt = qp + (b * len + t) * dk;
       const T* kt = kp + (b * len + t) * dk;
       const T* vt = vp + (b * len + t) * dv;
-      if (gp) {
-        const T gamma = std::exp(gp[b * len + t]);
-        for (int64_t i = 0; i < dk * dv; ++i) s[i] *= gamma;
-      }
+      decay_factors(args, b * len + t, d.data());
+      for (int64_t i = 0; i < dk * dv; ++i) s[i] *= d[i];
       for (int64_t a = 0; a < dk; ++a)
         for (int64_t c = 0; c < dv; ++c) s[a * dv + c] += kt[a] * vt[c];
       for (int64_t c = 0; c < dv; ++c) {
@@ -60,18 +72,21 @@ void backward_impl(const GatedStateArgs& args, const Tensor& dout, const Tensor&
   const T* kp = args.k.data<T>();
   const T* vp = args.v.data<T>();
   const T* s0p = args.s0.defined() ? args.s0.data<T>() : nullptr;
-  const T* gp = args.g.defined() ? args.g.data<T>() : nullptr;
   const T* gop = dout.data<T>();
   const T* dsfp = dsf.data<T>();
   T* dqp = grads.dq.data<T>();
   T* dkp = grads.dk.data<T>();
   T* dvp = grads.dv.data<T>();
   T* ds0p = grads.ds0.defined() ? grads.ds0.data<T>() : nullptr;
-  T* dgp = gp && grads.dg.defined() ? grads.dg.data<T>() : nullptr;
-  std::vector<T> states(len * sz), u(sz), init(sz);
+  T* dgp = args.g.defined() && grads.dg.defined() ? grads.dg.data<T>() : nullptr;
+  T* dgap = args.ga.defined() && grads.dga.defined() ? grads.dga.data<T>() : nullptr;
+  T* dgbp = args.gb.defined() && grads.dgb.defined() ? grads.dgb.data<T>() : nullptr;
+  // D_t for every t, and D_T = 1 (s_final is S_{T-1} itself).
+  std::vector<T> states(len * sz), decays((len + 1) * sz, T(1)), u(sz), init(sz);
   for (int64_t b = 0; b < n; ++b) {
     const int64_t row = b * len;
-    auto gamma = [&](int64_t t) { return gp && t < len ? std::exp(gp[row + t]) : T(1); };
+    for (int64_t t = 0; t < len; ++t) decay_factors(args, row + t, decays.data() + t * sz);
+    auto decay = [&](int64_t t) { return decays.data() + t * sz; };
     for (int64_t i = 0; i < sz; ++i) init[i] = s0p ? s0p[b * sz + i] : T(0);
     // Every S_t, from the definition.
     for (int64_t t = 0; t < len; ++t) {
@@ -79,9 +94,10 @@ void backward_impl(const GatedStateArgs& args, const Tensor& dout, const Tensor&
       const T* prev = t > 0 ? st - sz : init.data();
       const T* kt = kp + (row + t) * dk;
       const T* vt = vp + (row + t) * dv;
-      const T gt = gamma(t);
+      const T* dt = decay(t);
       for (int64_t a = 0; a < dk; ++a)
-        for (int64_t c = 0; c < dv; ++c) st[a * dv + c] = gt * prev[a * dv + c] + kt[a] * vt[c];
+        for (int64_t c = 0; c < dv; ++c)
+          st[a * dv + c] = dt[a * dv + c] * prev[a * dv + c] + kt[a] * vt[c];
     }
     // dq_t = S_t G_t.
     for (int64_t t = 0; t < len; ++t) {
@@ -100,9 +116,10 @@ void backward_impl(const GatedStateArgs& args, const Tensor& dout, const Tensor&
       const T* kt = kp + (row + t) * dk;
       const T* vt = vp + (row + t) * dv;
       const T* got = gop + (row + t) * dv;
-      const T next = gamma(t + 1);  // 1 at the last token: s_final is S_{T-1} itself
+      const T* next = decay(t + 1);  // 1 at the last token: s_final is S_{T-1} itself
       for (int64_t a = 0; a < dk; ++a)
-        for (int64_t c = 0; c < dv; ++c) u[a * dv + c] = next * u[a * dv + c] + qt[a] * got[c];
+        for (int64_t c = 0; c < dv; ++c)
+          u[a * dv + c] = next[a * dv + c] * u[a * dv + c] + qt[a] * got[c];
       for (int64_t a = 0; a < dk; ++a) {
         T acc = 0;
         for (int64_t c = 0; c < dv; ++c) acc += u[a * dv + c] * vt[c];
@@ -113,15 +130,24 @@ void backward_impl(const GatedStateArgs& args, const Tensor& dout, const Tensor&
         for (int64_t a = 0; a < dk; ++a) acc += u[a * dv + c] * kt[a];
         dvp[(row + t) * dv + c] = acc;
       }
-      if (dgp) {
+      if (dgp || dgap || dgbp) {
         const T* prev = t > 0 ? states.data() + (t - 1) * sz : init.data();
+        const T* dt = decay(t);
         T acc = 0;
-        for (int64_t i = 0; i < sz; ++i) acc += u[i] * prev[i];
-        dgp[row + t] = gamma(t) * acc;
+        if (dgap) std::fill(dgap + (row + t) * dk, dgap + (row + t + 1) * dk, T(0));
+        if (dgbp) std::fill(dgbp + (row + t) * dv, dgbp + (row + t + 1) * dv, T(0));
+        for (int64_t a = 0; a < dk; ++a)
+          for (int64_t c = 0; c < dv; ++c) {
+            const T p = u[a * dv + c] * dt[a * dv + c] * prev[a * dv + c];
+            acc += p;
+            if (dgap) dgap[(row + t) * dk + a] += p;
+            if (dgbp) dgbp[(row + t) * dv + c] += p;
+          }
+        if (dgp) dgp[row + t] = acc;
       }
     }
     if (ds0p)
-      for (int64_t i = 0; i < sz; ++i) ds0p[b * sz + i] = gamma(0) * u[i];
+      for (int64_t i = 0; i < sz; ++i) ds0p[b * sz + i] = decay(0)[i] * u[i];
   }
 }
 
@@ -131,16 +157,16 @@ void step_impl(const GatedStateArgs& args, const Tensor& s, const Tensor& out) {
   const T* qp = args.q.data<T>();
   const T* kp = args.k.data<T>();
   const T* vp = args.v.data<T>();
-  const T* gp = args.g.defined() ? args.g.data<T>() : nullptr;
   T* sp = s.data<T>();
   T* op = out.data<T>();
+  std::vector<T> d(dk * dv);
   for (int64_t b = 0; b < n; ++b) {
-    const T gamma = gp ? std::exp(gp[b]) : T(1);
+    decay_factors(args, b, d.data());  // the step's args hold one token per sequence
     for (int64_t c = 0; c < dv; ++c) {
       T acc = 0;
       for (int64_t a = 0; a < dk; ++a) {
         T& sac = sp[(b * dk + a) * dv + c];
-        sac = gamma * sac + kp[b * dk + a] * vp[b * dv + c];
+        sac = d[a * dv + c] * sac + kp[b * dk + a] * vp[b * dv + c];
         acc += sac * qp[b * dk + a];
       }
       op[b * dv + c] = acc;

@@ -1,0 +1,596 @@
+// The gated-state op with vector decays on the cpu: a key-side a_t = exp(ga_t) [Dk] over the rows
+// of S and a value-side b_t = exp(gb_t) [Dv] over its columns (either may be absent: 1),
+//   S_t = (a_t b_t^T) ⊙ S_{t-1} + k_t v_t^T,   out_t = S_t^T q_t,   S_{-1} = s0.
+// A reset is a log-decay of -inf (the op writes it), a factor of exactly 0.
+//
+// The building block is one scan of a state slab [ds, dw] over a run of tokens, each token
+// decaying the slab by (row factors ⊗ column factors), adding key val^T and reading out
+// qry^T S, either after the write (inclusive) or before it (exclusive); units are (scan, group
+// of columns), in parallel, every column computed by the same operations in the same order
+// whatever its group, so results do not depend on the thread count.
+//
+// Recurrent backward. With G = dL/d out and U_t = dL/dS_t, the forward's exclusive readout and
+// three exclusive gradient scans (none forms the diagonal pair of a token with itself):
+//   out'_t = (D_t ⊙ S_{t-1})^T q_t     forward, S [Dk,Dv]            (only for gb's gradient)
+//   dq'_t  = (D_t ⊙ S_{t-1}) G_t       forward, S^T [Dv,Dk]
+//   dv'_t  = (D_{t+1} ⊙ U_{t+1})^T k_t reverse, U [Dk,Dv] from dS_final; its end is U_0
+//   dk'_t  = (D_{t+1} ⊙ U_{t+1}) v_t   reverse, U^T [Dv,Dk]
+// then dq = dq' + (v.G) k, dk = dk' + (G.v) q, dv = dv' + (q.k) G, ds0 = D_0 ⊙ U_0. The forward
+// scans stop before the last token and leave S_{T-2}; the last token's readouts are formed from
+// it by hand. The decays' gradients by the pair argument of linear_attention.cpp, per component:
+// every pair (i >= j) enters the loss with a factor exp(cA_i - cA_j) in each key component
+// (cA the cumulative ga) and exp(cB_i - cB_j) in each value component, so
+//   dcA_t[x] = q_t[x] dq'_t[x] - k_t[x] dk'_t[x]  (+ sum_c dS_final[x,c] Sd[x,c] at the last token,
+//              where the k-term is the diagonal pair of s_final and is left out),
+//   dcB_t[c] = G_t[c] out'_t[c] - v_t[c] dv'_t[c] (+ sum_x dS_final[x,c] Sd[x,c] at the last),
+// Sd = D_{T-1} ⊙ S_{T-2}, and dga_t, dgb_t are their reverse cumulative sums (in f64).
+//
+// Chunked form. Chunks of C tokens run in parallel: (1) every chunk's scan from a zero state
+// gives its own outputs and its own end state; (2) the decayed prefix over chunks (the chunks'
+// decays are vectors: the rows by exp(sum of ga), the columns by exp(sum of gb) over the chunk)
+// gives every chunk's start state S_c; (3) each token adds what it sees of S_c,
+//   out_i += eB_i ⊙ (S_c^T (eA_i ⊙ q_i)),  eA_i = exp(ga_{c0} + .. + ga_i), eB_i likewise,
+// as one GEMM per chunk. The backward recomputes S_c, forms D_c = dL/dS_{c+1} by the reverse
+// prefix from the products (eA ⊙ Q)^T (eB ⊙ G), and runs the recurrent backward on every chunk
+// with s0 = S_c and dS_final = D_c, which gives that chunk's gradients exactly (the chain rule
+// through S_c and S_{c+1}), the decays' included.
+// Stability: every factor is exp of a partial sum of log-decays (<= 0), so it lies in [0, 1];
+// exp(-sum) is never formed (the factorisation that overflows once the cumulative decay
+// underflows), nor a difference of prefix sums (inf - inf at a reset).
+// Inside a chunk this form runs the token recurrence rather than the quadratic products of the
+// scalar decay's chunked kernel: with a decay per component, (Q K^T) ⊙ Gamma is no longer one
+// matrix product (each key component has its own Gamma).
+#include "rill/backend/cpu/vector_decay.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "rill/backend/cpu/gated_state_util.h"
+#include "rill/backend/cpu/gemm.h"
+
+namespace rill::cpu {
+
+namespace {
+
+using namespace gated_state;
+
+// Columns per unit of a scan: a row of 64 f32 is 4 AVX-512 vectors.
+constexpr int64_t kGroup = 64;
+
+// exp of log-decays [N, T, D] as factors [N, T+1, D] with a row of ones at T; an absent decay
+// becomes a row of ones read with row stride 0.
+template <class T>
+struct Factors {
+  Tensor buf;
+  const T* p = nullptr;
+  int64_t ld = 0, per = 0;  // row stride, rows per sequence (T+1; 0 when absent)
+  const T* at(int64_t b, int64_t t) const { return p + (b * per + t) * ld; }
+};
+
+template <class T>
+Factors<T> factors_of(const Tensor& g, int64_t n, int64_t len, int64_t d) {
+  Factors<T> f;
+  if (!g.defined()) {
+    f.buf = Tensor::ones({d}, dtype_of<T>);
+    f.p = f.buf.template data<T>();
+    return f;
+  }
+  f.buf = Tensor::empty({n, len + 1, d}, dtype_of<T>);
+  f.ld = d, f.per = len + 1;
+  const T* gp = g.data<T>();
+  T* op = f.buf.template data<T>();
+#pragma omp parallel for schedule(static) if (n * len * d > kParallelMinWork / 8)
+  for (int64_t b = 0; b < n; ++b) {
+    exp_array(gp + b * len * d, op + b * (len + 1) * d, len * d);
+    std::fill(op + (b * (len + 1) + len) * d, op + (b + 1) * (len + 1) * d, T(1));
+  }
+  f.p = f.buf.template data<T>();
+  return f;
+}
+
+// One scan over len tokens of a slab S [ds, dw] (see the file comment). Token t (0-based in the
+// run; reverse runs go from len-1 down) reads row t of key [., ds], val [., dw], qry [., ds],
+// its row factors rdec + (t + shift) * ldr [ds] and column factors cdec + (t + shift) * ldc
+// [dw]; a reverse scan reads the next token's factors (shift 1), and 1 past the run's end.
+template <class T>
+struct VScan {
+  int64_t len = 0, ds = 0, dw = 0;
+  const T *key = nullptr, *val = nullptr, *qry = nullptr;  // qry null: no readout
+  int64_t ldk = 0, ldv = 0, ldq = 0;
+  T* out = nullptr;
+  int64_t ldo = 0;
+  const T *rdec = nullptr, *cdec = nullptr, *ones = nullptr;
+  int64_t ldr = 0, ldc = 0;
+  int shift = 0;
+  bool exclusive = false, reverse = false;
+  const T* init = nullptr;  // element (x, c) at init[x * init_rs + c * init_cs]; null = zeros
+  int64_t init_rs = 0, init_cs = 0;
+  T* fin = nullptr;  // the final slab, same addressing; null = not wanted
+  int64_t fin_rs = 0, fin_cs = 0;
+};
+
+template <class T>
+void vscan_group(const VScan<T>& p, int64_t c0, int64_t width, T* S, T* o) {
+  for (int64_t x = 0; x < p.ds; ++x)
+    for (int64_t c = 0; c < width; ++c)
+      S[x * width + c] = p.init ? p.init[x * p.init_rs + (c0 + c) * p.init_cs] : T(0);
+  for (int64_t j = 0; j < p.len; ++j) {
+    const int64_t t = p.reverse ? p.len - 1 - j : j;
+    const bool past_end = p.shift > 0 && t + p.shift >= p.len;
+    const T* rd = past_end ? p.ones : p.rdec + (t + p.shift) * p.ldr;
+    const T* cd = past_end ? p.ones : p.cdec + (t + p.shift) * p.ldc + (p.ldc ? c0 : 0);
+    const T* kt = p.key + t * p.ldk;
+    const T* vt = p.val + t * p.ldv + c0;
+    const T* qt = p.qry ? p.qry + t * p.ldq : nullptr;
+    std::fill(o, o + width, T(0));
+    const bool rows_vary = !past_end && p.ldr != 0;
+    for (int64_t x = 0; x < p.ds; ++x) {
+      T* row = S + x * width;
+      const T r = rows_vary ? rd[x] : rd[0];
+      const T kx = kt[x], qx = qt ? qt[x] : T(0);
+      if (p.exclusive) {
+#pragma omp simd
+        for (int64_t c = 0; c < width; ++c) {
+          const T s = r * cd[p.ldc || past_end ? c : 0] * row[c];
+          o[c] += qx * s;
+          row[c] = s + kx * vt[c];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < width; ++c) {
+          const T s = r * cd[p.ldc || past_end ? c : 0] * row[c] + kx * vt[c];
+          o[c] += qx * s;
+          row[c] = s;
+        }
+      }
+    }
+    if (qt) std::copy(o, o + width, p.out + t * p.ldo + c0);
+  }
+  if (p.fin)
+    for (int64_t x = 0; x < p.ds; ++x)
+      for (int64_t c = 0; c < width; ++c)
+        p.fin[x * p.fin_rs + (c0 + c) * p.fin_cs] = S[x * width + c];
+}
+
+// Every scan, split into groups of columns, all (scan, group) units in parallel; groups narrow
+// while there are fewer units than threads (a column's result does not depend on its group).
+template <class T>
+void run_vscans(const std::vector<VScan<T>>& scans) {
+  const int threads = omp_get_max_threads();
+  int64_t gw = kGroup, work = 0, max_ds = 0;
+  auto count_units = [&](int64_t g) {
+    int64_t n = 0;
+    for (const VScan<T>& p : scans) n += (p.dw + g - 1) / g;
+    return n;
+  };
+  while (gw > 16 && count_units(gw) < threads) gw /= 2;
+  struct Unit {
+    int64_t scan, col;
+  };
+  std::vector<Unit> units;
+  for (size_t s = 0; s < scans.size(); ++s) {
+    for (int64_t c = 0; c < scans[s].dw; c += gw) units.push_back({int64_t(s), c});
+    work += scans[s].len * scans[s].ds * scans[s].dw;
+    max_ds = std::max(max_ds, scans[s].ds);
+  }
+  const int64_t nu = static_cast<int64_t>(units.size());
+  if (nu == 0) return;
+  const int64_t slab = (max_ds + 1) * gw;
+  Tensor scratch = Tensor::empty({threads, slab}, dtype_of<T>);
+  T* sp = scratch.data<T>();
+#pragma omp parallel for schedule(dynamic, 1) if (nu > 1 && work > kParallelMinWork)
+  for (int64_t u = 0; u < nu; ++u) {
+    const VScan<T>& p = scans[units[u].scan];
+    const int64_t c = units[u].col, width = std::min(gw, p.dw - c);
+    T* S = sp + omp_get_thread_num() * slab;
+    vscan_group(p, c, width, S + gw, S);  // o first, then the slab
+  }
+}
+
+// A run of tokens [t0, t0 + m) of sequence b with its own start state and end-state gradient:
+// a whole sequence in the recurrent form, a chunk in the chunked form.
+template <class T>
+struct Segment {
+  int64_t b = 0, t0 = 0, m = 0;
+  const T* init = nullptr;  // [Dk,Dv] start state; null = zeros
+  T* fin = nullptr;         // [Dk,Dv] end state (forward); null = not wanted
+  const T* dsf = nullptr;   // [Dk,Dv] gradient of the end state (backward)
+  T* ds0 = nullptr;         // [Dk,Dv] gradient of the start state (backward); null = not wanted
+};
+
+// The forward scan of a segment over S [Dk, Dv]: key k, val v, qry q (null: no readout).
+template <class T>
+VScan<T> forward_scan(const GatedStateArgs& a, const Factors<T>& fa, const Factors<T>& fb,
+                      const Segment<T>& s, const T* q, T* out) {
+  const int64_t len = a.len(), dk = a.dk(), dv = a.dv(), row = s.b * len + s.t0;
+  VScan<T> p;
+  p.len = s.m, p.ds = dk, p.dw = dv;
+  p.key = a.k.data<T>() + row * dk, p.ldk = dk;
+  p.val = a.v.data<T>() + row * dv, p.ldv = dv;
+  p.qry = q ? q + row * dk : nullptr, p.ldq = dk;
+  p.out = out ? out + row * dv : nullptr, p.ldo = dv;
+  p.rdec = fa.at(s.b, s.t0), p.ldr = fa.ld;
+  p.cdec = fb.at(s.b, s.t0), p.ldc = fb.ld;
+  p.ones = fa.ld ? fb.buf.template data<T>() : fa.buf.template data<T>();  // unused by forward scans
+  p.init = s.init, p.init_rs = dv, p.init_cs = 1;
+  p.fin = s.fin, p.fin_rs = dv, p.fin_cs = 1;
+  return p;
+}
+
+template <class T>
+void forward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Factors<T>& fb,
+                      const std::vector<Segment<T>>& segs, T* out) {
+  std::vector<VScan<T>> scans;
+  for (const Segment<T>& s : segs)
+    scans.push_back(forward_scan(a, fa, fb, s, out ? a.q.data<T>() : nullptr, out));
+  run_vscans(scans);
+}
+
+// The recurrent backward of every segment (see the file comment). dq, dk, dv are written for
+// the segments' tokens; dga, dgb (when non-null) too.
+template <class T>
+void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Factors<T>& fb,
+                       const std::vector<Segment<T>>& segs, const T* dout, T* dq, T* dk, T* dv,
+                       T* dga, T* dgb) {
+  const int64_t len = a.len(), dkn = a.dk(), dvn = a.dv(), sz = dkn * dvn;
+  const int64_t ns = static_cast<int64_t>(segs.size());
+  const T* q = a.q.data<T>();
+  const T* k = a.k.data<T>();
+  const T* v = a.v.data<T>();
+  const bool want_b = dgb != nullptr;
+  // Per segment: S_{T-2} (the state before the last token), U_0, and (for gb) the readouts out'.
+  Tensor slast_t = Tensor::empty({std::max<int64_t>(1, ns * sz)}, dtype_of<T>);
+  T* slast = slast_t.data<T>();
+  Tensor outx_t = want_b ? Tensor::empty({a.n() * len * dvn}, dtype_of<T>) : Tensor();
+  T* outx = want_b ? outx_t.data<T>() : nullptr;
+  Tensor ones_t = Tensor::ones({std::max(dkn, dvn)}, dtype_of<T>);
+  const T* ones = ones_t.data<T>();
+  std::vector<VScan<T>> scans;
+  for (int64_t i = 0; i < ns; ++i) {
+    const Segment<T>& s = segs[i];
+    const int64_t row = s.b * len + s.t0;
+    const int64_t before = std::max<int64_t>(0, s.m - 1);
+    const T* g = dout + row * dvn;
+    // dq'_t: S^T [Dv,Dk] (key v, val k), read out with G, stopping before the last token.
+    VScan<T> p;
+    p.len = before, p.ds = dvn, p.dw = dkn, p.exclusive = true;
+    p.key = v + row * dvn, p.ldk = dvn, p.val = k + row * dkn, p.ldv = dkn;
+    p.qry = g, p.ldq = dvn, p.out = dq + row * dkn, p.ldo = dkn;
+    p.rdec = fb.at(s.b, s.t0), p.ldr = fb.ld, p.cdec = fa.at(s.b, s.t0), p.ldc = fa.ld;
+    p.ones = ones;
+    p.init = s.init, p.init_rs = 1, p.init_cs = dvn;
+    p.fin = slast + i * sz, p.fin_rs = 1, p.fin_cs = dvn;
+    scans.push_back(p);
+    if (want_b) {  // out'_t: S [Dk,Dv], read out with q
+      VScan<T> f = forward_scan(a, fa, fb, s, q, outx);
+      f.len = before, f.exclusive = true, f.fin = nullptr, f.ones = ones;
+      scans.push_back(f);
+    }
+    // dv'_t: U [Dk,Dv] (key q, val G) from dS_final, read out with k; its end is U_0.
+    p = VScan<T>{};
+    p.len = s.m, p.ds = dkn, p.dw = dvn, p.exclusive = true, p.reverse = true, p.shift = 1;
+    p.key = q + row * dkn, p.ldk = dkn, p.val = g, p.ldv = dvn;
+    p.qry = k + row * dkn, p.ldq = dkn, p.out = dv + row * dvn, p.ldo = dvn;
+    p.rdec = fa.at(s.b, s.t0), p.ldr = fa.ld, p.cdec = fb.at(s.b, s.t0), p.ldc = fb.ld;
+    p.ones = ones;
+    p.init = s.dsf, p.init_rs = dvn, p.init_cs = 1;
+    p.fin = s.ds0, p.fin_rs = dvn, p.fin_cs = 1;
+    scans.push_back(p);
+    // dk'_t: U^T [Dv,Dk] (key G, val q), read out with v.
+    p = VScan<T>{};
+    p.len = s.m, p.ds = dvn, p.dw = dkn, p.exclusive = true, p.reverse = true, p.shift = 1;
+    p.key = g, p.ldk = dvn, p.val = q + row * dkn, p.ldv = dkn;
+    p.qry = v + row * dvn, p.ldq = dvn, p.out = dk + row * dkn, p.ldo = dkn;
+    p.rdec = fb.at(s.b, s.t0), p.ldr = fb.ld, p.cdec = fa.at(s.b, s.t0), p.ldc = fa.ld;
+    p.ones = ones;
+    p.init = s.dsf, p.init_rs = 1, p.init_cs = dvn;
+    scans.push_back(p);
+  }
+  run_vscans(scans);
+  // Epilogue per segment: the last token's forward readouts from S_{T-2}, the decays' per-token
+  // terms, the diagonal pairs, the reverse sums, and ds0 = D_0 ⊙ U_0.
+#pragma omp parallel for schedule(dynamic, 1) if (ns > 1 && a.n() * len * sz > kParallelMinWork)
+  for (int64_t i = 0; i < ns; ++i) {
+    const Segment<T>& s = segs[i];
+    if (s.m == 0) continue;
+    const int64_t row0 = s.b * len + s.t0, last = row0 + s.m - 1;
+    const T* ra = fa.at(s.b, s.t0 + s.m - 1);
+    const T* cb = fb.at(s.b, s.t0 + s.m - 1);
+    T* sd = slast + i * sz;  // becomes Sd = D_last ⊙ S_{T-2}
+    for (int64_t x = 0; x < dkn; ++x)
+      for (int64_t c = 0; c < dvn; ++c)
+        sd[x * dvn + c] *= (fa.ld ? ra[x] : T(1)) * (fb.ld ? cb[c] : T(1));
+    const T* gl = dout + last * dvn;
+    for (int64_t x = 0; x < dkn; ++x) dq[last * dkn + x] = dot(sd + x * dvn, gl, dvn);
+    if (want_b)
+      for (int64_t c = 0; c < dvn; ++c) {
+        T acc = 0;
+        for (int64_t x = 0; x < dkn; ++x) acc += sd[x * dvn + c] * q[last * dkn + x];
+        outx[last * dvn + c] = acc;
+      }
+    std::vector<double> run_a(dga ? dkn : 0), run_b(want_b ? dvn : 0);
+    if (dga)
+      for (int64_t x = 0; x < dkn; ++x) run_a[x] = dot(s.dsf + x * dvn, sd + x * dvn, dvn);
+    if (want_b)
+      for (int64_t c = 0; c < dvn; ++c) {
+        double acc = 0;
+        for (int64_t x = 0; x < dkn; ++x) acc += s.dsf[x * dvn + c] * sd[x * dvn + c];
+        run_b[c] = acc;
+      }
+    for (int64_t r = last; r >= row0; --r) {
+      const T* qt = q + r * dkn;
+      const T* kt = k + r * dkn;
+      const T* vt = v + r * dvn;
+      const T* gt = dout + r * dvn;
+      T* dqt = dq + r * dkn;
+      T* dkt = dk + r * dkn;
+      T* dvt = dv + r * dvn;
+      const bool inner = r < last;  // the last token's k-side term is s_final's diagonal pair
+      if (dga)
+        for (int64_t x = 0; x < dkn; ++x) {
+          run_a[x] += double(qt[x]) * dqt[x] - (inner ? double(kt[x]) * dkt[x] : 0.0);
+          dga[r * dkn + x] = static_cast<T>(run_a[x]);
+        }
+      if (want_b)
+        for (int64_t c = 0; c < dvn; ++c) {
+          run_b[c] += double(gt[c]) * outx[r * dvn + c] - (inner ? double(vt[c]) * dvt[c] : 0.0);
+          dgb[r * dvn + c] = static_cast<T>(run_b[c]);
+        }
+      const T vg = dot(vt, gt, dvn), qk = dot(qt, kt, dkn);
+      for (int64_t x = 0; x < dkn; ++x) {
+        dqt[x] += vg * kt[x];
+        dkt[x] += vg * qt[x];
+      }
+      for (int64_t c = 0; c < dvn; ++c) dvt[c] += qk * gt[c];
+    }
+    if (s.ds0) {
+      const T* r0 = fa.at(s.b, s.t0);
+      const T* c0 = fb.at(s.b, s.t0);
+      for (int64_t x = 0; x < dkn; ++x)
+        for (int64_t c = 0; c < dvn; ++c)
+          s.ds0[x * dvn + c] *= (fa.ld ? r0[x] : T(1)) * (fb.ld ? c0[c] : T(1));
+    }
+  }
+}
+
+template <class T>
+void recurrent_forward_impl(const GatedStateArgs& a, const Tensor& out, const Tensor& sf) {
+  const int64_t n = a.n(), len = a.len(), sz = a.dk() * a.dv();
+  const Factors<T> fa = factors_of<T>(a.ga, n, len, a.dk());
+  const Factors<T> fb = factors_of<T>(a.gb, n, len, a.dv());
+  std::vector<Segment<T>> segs(n);
+  for (int64_t b = 0; b < n; ++b) {
+    segs[b].b = b, segs[b].m = len;
+    segs[b].init = a.s0.defined() ? a.s0.data<T>() + b * sz : nullptr;
+    segs[b].fin = sf.data<T>() + b * sz;
+  }
+  forward_segments(a, fa, fb, segs, out.data<T>());
+}
+
+template <class T>
+void recurrent_backward_impl(const GatedStateArgs& a, const Tensor& dout, const Tensor& dsf,
+                             const GatedStateGrads& gr) {
+  const int64_t n = a.n(), len = a.len(), sz = a.dk() * a.dv();
+  const Factors<T> fa = factors_of<T>(a.ga, n, len, a.dk());
+  const Factors<T> fb = factors_of<T>(a.gb, n, len, a.dv());
+  std::vector<Segment<T>> segs(n);
+  for (int64_t b = 0; b < n; ++b) {
+    segs[b].b = b, segs[b].m = len;
+    segs[b].init = a.s0.defined() ? a.s0.data<T>() + b * sz : nullptr;
+    segs[b].dsf = dsf.data<T>() + b * sz;
+    segs[b].ds0 = gr.ds0.defined() ? gr.ds0.data<T>() + b * sz : nullptr;
+  }
+  backward_segments(a, fa, fb, segs, dout.data<T>(), gr.dq.data<T>(), gr.dk.data<T>(),
+                    gr.dv.data<T>(),
+                    a.ga.defined() && gr.dga.defined() ? gr.dga.data<T>() : nullptr,
+                    a.gb.defined() && gr.dgb.defined() ? gr.dgb.data<T>() : nullptr);
+}
+
+// The per-chunk factors of one side: whole[u, D] = exp(sum of g over chunk u) (the chunk's decay)
+// and, per token i of the chunk, from_start[i, D] = exp(g_{c0} + .. + g_i) (null when absent).
+template <class T>
+void chunk_side_factors(const Chunks<T>& ch, const Tensor& g, int64_t d, Tensor& whole,
+                        Tensor& from_start) {
+  if (!g.defined()) return;
+  const int64_t units = ch.n * ch.nc;
+  whole = Tensor::empty({units, d}, dtype_of<T>);
+  from_start = Tensor::empty({ch.n * ch.len, d}, dtype_of<T>);
+  const T* gp = g.data<T>();
+  T* wp = whole.data<T>();
+  T* fp = from_start.data<T>();
+#pragma omp parallel for schedule(static) if (units > 1 && ch.n * ch.len * d > kParallelMinWork / 8)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t b = u / ch.nc, i = u % ch.nc, t0 = b * ch.len + i * ch.c, m = ch.rows(i);
+    // Partial sums of g from the chunk start, in place in from_start, then exp.
+    T* f = fp + t0 * d;
+    for (int64_t x = 0; x < d; ++x) f[x] = gp[t0 * d + x];
+    for (int64_t t = 1; t < m; ++t)
+      for (int64_t x = 0; x < d; ++x) f[t * d + x] = f[(t - 1) * d + x] + gp[(t0 + t) * d + x];
+    exp_array(f, f, m * d);
+    std::copy(f + (m - 1) * d, f + m * d, wp + u * d);
+  }
+}
+
+// y [m, cols] = x ⊙ f row by row (f null: a copy).
+template <class T>
+void scaled_copy(const T* x, const T* f, int64_t m, int64_t cols, T* y) {
+  for (int64_t i = 0; i < m * cols; ++i) y[i] = f ? x[i] * f[i] : x[i];
+}
+
+// Chunk segments of every sequence, each chunk's start state in states[u] (when states given).
+template <class T>
+std::vector<Segment<T>> chunk_segments(const Chunks<T>& ch, T* states) {
+  std::vector<Segment<T>> segs(ch.n * ch.nc);
+  const int64_t sz = ch.dk * ch.dv;
+  for (int64_t u = 0; u < ch.n * ch.nc; ++u) {
+    segs[u].b = u / ch.nc, segs[u].t0 = (u % ch.nc) * ch.c, segs[u].m = ch.rows(u % ch.nc);
+    segs[u].fin = states + u * sz;
+  }
+  return segs;
+}
+
+// Every chunk's start state in states [n*nc, Dk, Dv] (and s_final when sf is given): each
+// chunk's own end state from a zero start (with its outputs when out is given), then the prefix.
+template <class T>
+void chunk_start_states(const GatedStateArgs& a, const Chunks<T>& ch, const Factors<T>& fa,
+                        const Factors<T>& fb, T* states, T* out, T* sf) {
+  forward_segments(a, fa, fb, chunk_segments(ch, states), out);
+  Tensor wa, sa, wb, sb;
+  chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
+  chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
+  const T* s0 = a.s0.defined() ? a.s0.data<T>() : nullptr;
+#pragma omp parallel num_threads(ch.threads())
+  chunk_prefix(ch, states, static_cast<const T*>(nullptr), s0, sf, false,
+               wa.defined() ? wa.data<T>() : nullptr, wb.defined() ? wb.data<T>() : nullptr);
+}
+
+template <class T>
+void chunked_forward_impl(const GatedStateArgs& a, int64_t chunk, const Tensor& out_,
+                          const Tensor& sf) {
+  const Chunks<T> ch = chunks_of<T>(a, chunk);
+  const int64_t sz = ch.dk * ch.dv, units = ch.n * ch.nc;
+  const Factors<T> fa = factors_of<T>(a.ga, ch.n, ch.len, ch.dk);
+  const Factors<T> fb = factors_of<T>(a.gb, ch.n, ch.len, ch.dv);
+  Tensor states_t = Tensor::empty({std::max<int64_t>(1, units * sz)}, dtype_of<T>);
+  T* states = states_t.data<T>();
+  T* out = out_.data<T>();
+  chunk_start_states(a, ch, fa, fb, states, out, sf.data<T>());
+  Tensor wa, sa, wb, sb;
+  chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
+  chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
+  const T* q = a.q.data<T>();
+  const int threads = ch.threads();
+  Tensor scratch = Tensor::empty({threads, ch.c * (ch.dk + ch.dv)}, dtype_of<T>);
+#pragma omp parallel num_threads(threads)
+  {
+    omp_set_num_threads(1);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t b = u / ch.nc, i = u % ch.nc, t0 = b * ch.len + i * ch.c, m = ch.rows(i);
+      T* qs = scratch.data<T>() + omp_get_thread_num() * ch.c * (ch.dk + ch.dv);
+      T* seen = qs + ch.c * ch.dk;  // [m, Dv] = (eA ⊙ Q) S_c
+      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk,
+                  qs);
+      gemm(false, false, m, ch.dv, ch.dk, T(1), qs, ch.dk, states + u * sz, ch.dv, T(0), seen,
+           ch.dv);
+      T* oc = out + t0 * ch.dv;
+      const T* eb = sb.defined() ? sb.data<T>() + t0 * ch.dv : nullptr;
+      for (int64_t x = 0; x < m * ch.dv; ++x) oc[x] += eb ? eb[x] * seen[x] : seen[x];
+    }
+  }
+}
+
+template <class T>
+void chunked_backward_impl(const GatedStateArgs& a, const Tensor& dout_t, const Tensor& dsf_t,
+                           int64_t chunk, const GatedStateGrads& gr) {
+  const Chunks<T> ch = chunks_of<T>(a, chunk);
+  const int64_t sz = ch.dk * ch.dv, units = ch.n * ch.nc;
+  const Factors<T> fa = factors_of<T>(a.ga, ch.n, ch.len, ch.dk);
+  const Factors<T> fb = factors_of<T>(a.gb, ch.n, ch.len, ch.dv);
+  Tensor states_t = Tensor::empty({std::max<int64_t>(1, 2 * units * sz)}, dtype_of<T>);
+  T* states = states_t.data<T>();    // S_c, chunk starts
+  T* dstates = states + units * sz;  // D_c = dL/dS_{c+1}, chunk ends
+  chunk_start_states(a, ch, fa, fb, states, static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+  Tensor wa, sa, wb, sb;
+  chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
+  chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
+  const T* q = a.q.data<T>();
+  const T* dout = dout_t.data<T>();
+  const int threads = ch.threads();
+  Tensor scratch = Tensor::empty({threads, ch.c * (ch.dk + ch.dv)}, dtype_of<T>);
+  T* ds0 = gr.ds0.defined() ? gr.ds0.data<T>() : nullptr;
+#pragma omp parallel num_threads(threads)
+  {
+    omp_set_num_threads(1);
+    // Each chunk's term (eA ⊙ Q)^T (eB ⊙ G), then the reverse prefix from dS_final.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t b = u / ch.nc, i = u % ch.nc, t0 = b * ch.len + i * ch.c, m = ch.rows(i);
+      T* qs = scratch.data<T>() + omp_get_thread_num() * ch.c * (ch.dk + ch.dv);
+      T* gs = qs + ch.c * ch.dk;
+      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk,
+                  qs);
+      scaled_copy(dout + t0 * ch.dv, sb.defined() ? sb.data<T>() + t0 * ch.dv : nullptr, m, ch.dv,
+                  gs);
+      gemm(true, false, ch.dk, ch.dv, m, T(1), qs, ch.dk, gs, ch.dv, T(0), dstates + u * sz,
+           ch.dv);
+    }
+    chunk_prefix(ch, dstates, static_cast<const T*>(nullptr), dsf_t.data<T>(), ds0, true,
+                 wa.defined() ? wa.data<T>() : nullptr, wb.defined() ? wb.data<T>() : nullptr);
+  }
+  std::vector<Segment<T>> segs = chunk_segments(ch, states);
+  for (int64_t u = 0; u < units; ++u) {
+    segs[u].init = states + u * sz, segs[u].fin = nullptr;
+    segs[u].dsf = dstates + u * sz;
+  }
+  backward_segments(a, fa, fb, segs, dout, gr.dq.data<T>(), gr.dk.data<T>(), gr.dv.data<T>(),
+                    a.ga.defined() && gr.dga.defined() ? gr.dga.data<T>() : nullptr,
+                    a.gb.defined() && gr.dgb.defined() ? gr.dgb.data<T>() : nullptr);
+}
+
+// One token per sequence: S <- (a b^T) ⊙ S + k v^T, out = S^T q, one pass over S.
+template <class T>
+void step_impl(const GatedStateArgs& a, const Tensor& s, const Tensor& out) {
+  const int64_t dk = s.size(2), dv = s.size(3), n = s.size(0) * s.size(1);
+  const T* qp = a.q.data<T>();
+  const T* kp = a.k.data<T>();
+  const T* vp = a.v.data<T>();
+  const T* ga = a.ga.defined() ? a.ga.data<T>() : nullptr;
+  const T* gb = a.gb.defined() ? a.gb.data<T>() : nullptr;
+  T* sp = s.data<T>();
+  T* op = out.data<T>();
+#pragma omp parallel for schedule(static) if (n * dk * dv > 65536)
+  for (int64_t b = 0; b < n; ++b) {
+    std::vector<T> fa(dk, T(1)), fb(dv, T(1));
+    if (ga) exp_array(ga + b * dk, fa.data(), dk);
+    if (gb) exp_array(gb + b * dv, fb.data(), dv);
+    T* o = op + b * dv;
+    const T* vr = vp + b * dv;
+    std::fill(o, o + dv, T(0));
+    for (int64_t x = 0; x < dk; ++x) {
+      T* row = sp + (b * dk + x) * dv;
+      const T kx = kp[b * dk + x], qx = qp[b * dk + x], r = fa[x];
+      const T* cb = fb.data();
+#pragma omp simd
+      for (int64_t c = 0; c < dv; ++c) {
+        row[c] = r * cb[c] * row[c] + kx * vr[c];
+        o[c] += row[c] * qx;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void vector_decay_recurrent_forward(const GatedStateArgs& a, const Tensor& out,
+                                    const Tensor& s_final) {
+  RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
+                      recurrent_forward_impl<T>(a, out, s_final));
+}
+
+void vector_decay_recurrent_backward(const GatedStateArgs& a, const Tensor& dout,
+                                     const Tensor& ds_final, const GatedStateGrads& grads) {
+  RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
+                      recurrent_backward_impl<T>(a, dout, ds_final, grads));
+}
+
+void vector_decay_chunked_forward(const GatedStateArgs& a, int64_t chunk, const Tensor& out,
+                                  const Tensor& s_final) {
+  RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
+                      chunked_forward_impl<T>(a, chunk, out, s_final));
+}
+
+void vector_decay_chunked_backward(const GatedStateArgs& a, const Tensor& dout,
+                                   const Tensor& ds_final, int64_t chunk,
+                                   const GatedStateGrads& grads) {
+  RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention", T,
+                      chunked_backward_impl<T>(a, dout, ds_final, chunk, grads));
+}
+
+void vector_decay_step(const GatedStateArgs& a, const Tensor& s, const Tensor& out) {
+  RILL_DISPATCH_FLOAT(a.q.dtype(), "linear_attention_step", T, step_impl<T>(a, s, out));
+}
+
+}  // namespace rill::cpu
