@@ -114,6 +114,16 @@ Tensor LinearAttentionMixer::readout(const Tensor& num_aug) const {
 }
 
 Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
+  return forward_with(x, state, Tensor());
+}
+
+Tensor LinearAttentionMixer::forward_native_resets(const Tensor& x, State* state,
+                                                   const Tensor& resets) {
+  RILL_CHECK(config.causal, "[linear_attention] the non-causal form has no resets");
+  return forward_with(x, state, resets);
+}
+
+Tensor LinearAttentionMixer::forward_with(const Tensor& x, State* state, const Tensor& resets) {
   check_forward_input(x);
   Tensor q = feature(proj_->q(x)), k = feature(proj_->k(x)), v = proj_->v(x);  // [B,H,T,d]
   if (config.normalize) {
@@ -135,7 +145,8 @@ Tensor LinearAttentionMixer::forward(const Tensor& x, State* state) {
   {
     ProfileScope scope("linear attention op (forward)");
     std::tie(num, s_final) =
-        causal_linear_attention(q, k, v, s0, {log_decay(x)}, config.form, config.chunk);
+        causal_linear_attention(q, k, v, s0, {log_decay(x), Tensor(), Tensor(), resets},
+                                config.form, config.chunk);
   }
   if (state) state->set("S", s_final);
   return proj_->out(readout(num));

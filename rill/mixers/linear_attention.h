@@ -69,8 +69,13 @@ class LinearAttentionMixer : public Mixer {
 
  protected:
   Tensor step_impl(const Tensor& x_t, State& state) override;
+  // Resets go into the op's kernels (a decay of exactly 0 at the reset step).
+  bool native_resets() const override { return config.causal; }
+  Tensor forward_native_resets(const Tensor& x, State* state, const Tensor& resets) override;
 
  private:
+  // The forward with resets [B,T] in x's dtype, or undefined for none.
+  Tensor forward_with(const Tensor& x, State* state, const Tensor& resets);
   Tensor feature(const Tensor& x) const;
   // log gamma for x [B, T, D]: undefined (no decay), [1, H, 1], or [B, H, T] (input gates).
   Tensor log_decay(const Tensor& x) const;
