@@ -202,7 +202,7 @@ const MixerRegistration kRegistered({
     {
         {{"type", "arelit"}, {"heads", 2}, {"eta", 2}, {"r", 4}},
         {{"type", "arelit"}, {"heads", 2}, {"eta", 4}, {"r", 2}, {"mode", "reference"}},
-        {{"type", "arelit"}, {"heads", 4}, {"eta", 2}, {"r", 8}, {"local", "shift"}},
+        {{"type", "arelit"}, {"heads", 2}, {"eta", 4}, {"r", 8}, {"local", "shift"}},
     },
 });
 
