@@ -289,6 +289,40 @@ TEST(Init, XavierBounds) {
   expect_error([] { xavier_uniform_(Tensor::empty({5}), 1); }, {"[xavier]", "[5]"});
 }
 
+// W W^T = gain^2 I for wide weights, W^T W = gain^2 I for tall ones (so both the rows and columns
+// are orthogonal), computed here in f64; the same seed gives the same matrix, another seed another.
+TEST(Init, OrthogonalIsOrthogonalWithGain) {
+  for (const Shape& s : {Shape{3, 7}, Shape{7, 3}, Shape{5, 5}, Shape{4, 2, 3}}) {
+    Tensor t = Tensor::empty(s, f64);
+    orthogonal_(t, 11, std::sqrt(2.0));
+    const int64_t rows = s[0], cols = t.numel() / rows, n = std::min(rows, cols);
+    const std::vector<double> w = t.to_vector<double>();
+    auto at = [&](int64_t i, int64_t j) { return w[i * cols + j]; };
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t q = 0; q < n; ++q) {
+        double dot = 0;
+        for (int64_t k = 0; k < std::max(rows, cols); ++k)
+          dot += rows <= cols ? at(p, k) * at(q, k) : at(k, p) * at(k, q);
+        EXPECT_NEAR(dot, p == q ? 2.0 : 0.0, 1e-12) << shape_str(s) << " " << p << "," << q;
+      }
+    Tensor same = Tensor::empty(s, f64), other = Tensor::empty(s, f64);
+    orthogonal_(same, 11, std::sqrt(2.0));
+    orthogonal_(other, 12, std::sqrt(2.0));
+    EXPECT_TRUE(bitwise_equal(same, t)) << shape_str(s);
+    EXPECT_FALSE(all_close(other, t)) << shape_str(s);
+  }
+  Linear lin(6, 4, 3, {.init = LinearInit::orthogonal, .gain = 2.0});
+  EXPECT_EQ(stats(lin.bias).max_abs, 0.0);
+  const std::vector<double> lw = lin.weight.to_vector<double>();  // [4, 6]: W W^T = 4 I
+  for (int64_t p = 0; p < 4; ++p)
+    for (int64_t q = 0; q < 4; ++q) {
+      double dot = 0;
+      for (int64_t k = 0; k < 6; ++k) dot += lw[p * 6 + k] * lw[q * 6 + k];
+      EXPECT_NEAR(dot, p == q ? 4.0 : 0.0, 1e-5);
+    }
+  expect_error([] { orthogonal_(Tensor::empty({5}), 1); }, {"[orthogonal]", "[5]"});
+}
+
 TEST(Init, EmbeddingDefaultStdIsOne) {
   Embedding e(2000, 64, 3);
   Stats s = stats(e.weight);

@@ -1,7 +1,9 @@
 // Seeded initialisers drawing from the counter-based generator.
 #include "rill/nn/init.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "rill/autograd/grad_mode.h"
 #include "rill/core/rng.h"
@@ -44,6 +46,36 @@ void xavier_uniform_(const Tensor& t, uint64_t seed, double gain) {
 void xavier_normal_(const Tensor& t, uint64_t seed, double gain) {
   auto [in, out] = fans(t);
   normal_(t, 0.0, gain * std::sqrt(2.0 / (in + out)), seed);
+}
+
+void orthogonal_(const Tensor& t, uint64_t seed, double gain) {
+  RILL_CHECK(t.dim() >= 2 && t.numel() > 0,
+             "[orthogonal] needs a non-empty weight of rank >= 2, got {}", shape_str(t.shape()));
+  const int64_t rows = t.shape()[0], cols = t.numel() / rows;
+  // n orthonormal vectors of length m (n <= m): rows of W, or its columns when rows > cols.
+  const int64_t n = std::min(rows, cols), m = std::max(rows, cols);
+  Tensor r = Tensor::randn({n, m}, seed, DType::f64);
+  double* v = r.data<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    double* vi = v + i * m;
+    for (int64_t j = 0; j < i; ++j) {  // modified Gram-Schmidt: remove earlier directions
+      const double* vj = v + j * m;
+      double dot = 0;
+      for (int64_t k = 0; k < m; ++k) dot += vi[k] * vj[k];
+      for (int64_t k = 0; k < m; ++k) vi[k] -= dot * vj[k];
+    }
+    double norm = 0;
+    for (int64_t k = 0; k < m; ++k) norm += vi[k] * vi[k];
+    norm = std::sqrt(norm);
+    RILL_CHECK(norm > 1e-12, "[orthogonal] degenerate draw for {}", shape_str(t.shape()));
+    for (int64_t k = 0; k < m; ++k) vi[k] /= norm;
+  }
+  std::vector<double> w(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      w[i * cols + j] = gain * (rows <= cols ? v[i * m + j] : v[j * m + i]);
+  NoGradGuard g;
+  Tensor(t).copy_(Tensor::from_vector(w, t.shape()));
 }
 
 }  // namespace rill::nn

@@ -17,4 +17,10 @@ void xavier_uniform_(const Tensor& t, uint64_t seed, double gain = 1.0);
 // N(0, s^2), s = gain * sqrt(2 / (in + out)).
 void xavier_normal_(const Tensor& t, uint64_t seed, double gain = 1.0);
 
+// Saxe et al. 2014: t [rows, cols...] (flattened to rows x cols) gets orthonormal rows when
+// rows <= cols, orthonormal columns otherwise, times gain (W W^T = gain^2 I, or W^T W). Drawn as a
+// normal matrix orthonormalised by modified Gram-Schmidt in f64, so the same seed gives the same
+// matrix everywhere. ReLiT's projections use gain sqrt(2) (relit.md 1.2).
+void orthogonal_(const Tensor& t, uint64_t seed, double gain = 1.0);
+
 }  // namespace rill::nn

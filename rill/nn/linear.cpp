@@ -23,6 +23,9 @@ Linear::Linear(int64_t in, int64_t out, uint64_t seed, LinearOptions opt) {
     case LinearInit::normal:
       normal_(w, 0, opt.std, derive_seed(seed, 0));
       break;
+    case LinearInit::orthogonal:
+      orthogonal_(w, derive_seed(seed, 0), opt.gain);
+      break;
   }
   weight = register_parameter("weight", w);
   if (opt.bias) {

@@ -5,12 +5,14 @@
 
 namespace rill::nn {
 
-enum class LinearInit { fan_in_uniform, xavier_uniform, normal };
+// orthogonal: orthogonal_(W, gain) (init.h) and a zero bias.
+enum class LinearInit { fan_in_uniform, xavier_uniform, normal, orthogonal };
 
 struct LinearOptions {
   bool bias = true;
   LinearInit init = LinearInit::fan_in_uniform;
   double std = 0.02;  // for LinearInit::normal
+  double gain = 1.0;  // for LinearInit::orthogonal
   DType dtype = DType::f32;
 };
 
