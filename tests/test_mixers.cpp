@@ -387,4 +387,19 @@ TEST(Mixers, BadInputAndConfig) {
         make_mixer({{"type", "linear_attention"}, {"local", "conv9"}}, kD, 0, DType::f32);
       },
       {"[config]", "\"local\" is \"conv9\""});
+  // The recurrent baselines: hidden sizes in range, and a state of the wrong width named.
+  for (const char* cell : {"lstm", "gru"}) {
+    expect_error(
+        [&] {
+          make_mixer({{"type", cell}, {"hidden", -1}}, kD, 0, DType::f32);
+        },
+        {"[config]", "\"hidden\" is -1"});
+    auto rnn = build({{"type", cell}}, DType::f32);
+    State wide = build({{"type", cell}, {"hidden", 24}}, DType::f32)->init_state(2);
+    expect_error(
+        [&] {
+          rnn->forward(random({2, 3, kD}, DType::f32, 1), &wide);
+        },
+        {fmt::format("[{}]", cell), "state h", "[2, 24]"});
+  }
 }
