@@ -67,8 +67,8 @@ json read_json(const std::string& path) {
 
 // What one pass over the stream measures.
 struct Pass {
-  std::vector<double> step_s;        // per step
-  std::vector<size_t> state_bytes;   // the State's bytes after each context
+  std::vector<double> step_s;       // per step
+  std::vector<size_t> state_bytes;  // the State's bytes after each context
 };
 
 // Steps one fresh stream `steps` times; step(t, state) runs step t.
@@ -176,7 +176,8 @@ int run(int argc, char** argv) {
   // The inputs of every step: one T-Maze episode, or a fixed token sequence.
   Tensor episode;
   if (io.in_features == data::kTMazeFeatures) {
-    const int64_t len = std::clamp<int64_t>(steps, data::kTMazeMinCorridor, data::kTMazeMaxCorridor);
+    const int64_t len =
+        std::clamp<int64_t>(steps, data::kTMazeMinCorridor, data::kTMazeMaxCorridor);
     episode = data::tmaze_episodes(len, data::tmaze_stream_key(1, "test"), 0, 1).x.select(0, 0);
   } else if (io.in_features > 0) {
     episode = Tensor::uniform({steps, io.in_features}, 0, 1, 1);
@@ -207,9 +208,8 @@ int run(int argc, char** argv) {
     const bool tight = dynamic_cast<TensorModelStepper*>(stepper.get()) == nullptr;
     if (tight) {
       for (int r = 0; r < passes; ++r)
-        stepper_passes.push_back(run_pass(*model, steps, contexts, [&](int64_t t, State& s) {
-          stepper->step(ids_at(t), s);
-        }));
+        stepper_passes.push_back(run_pass(
+            *model, steps, contexts, [&](int64_t t, State& s) { stepper->step(ids_at(t), s); }));
     }
     const std::vector<Spread> st = per_context(step_passes, contexts);
     const std::vector<Spread> tt =

@@ -2,15 +2,17 @@
 // seed, the cue is shown at t = 0 only and is the label, the observation follows AGaLiTe's
 // tmazev2 layout, nothing after t = 0 tells the label (a classifier that cannot see t = 0 scores
 // chance, while the same classifier with t = 0 scores 100%), the three splits are different
-// streams, bad configs are refused by name, and a small model learns a short corridor through
-// the real trainer.
+// streams, bad configs are refused by name, a small model learns a short corridor through the
+// real trainer, every config in configs/tmaze builds, and the table (rill tmaze) fills its cells.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "rill/data/tmaze.h"
 #include "rill/tasks/tmaze.h"
+#include "rill/train/tmaze_table.h"
 #include "rill/train/trainer.h"
 #include "tests/support/files.h"
 #include "tests/support/testing.h"
@@ -75,8 +77,7 @@ TEST(TMaze, DeterministicBySeedAndCounterBased) {
   EXPECT_TRUE(same(tail.x, a.x.narrow(0, 40, 24).contiguous()));
   EXPECT_TRUE(same(tail.y, a.y.narrow(0, 40, 24).contiguous()));
   // Another data seed is another stream.
-  const data::LabelledSplit c =
-      data::tmaze_episodes(30, data::tmaze_stream_key(8, "train"), 0, 64);
+  const data::LabelledSplit c = data::tmaze_episodes(30, data::tmaze_stream_key(8, "train"), 0, 64);
   EXPECT_FALSE(same(a.x, c.x));
 }
 
@@ -174,19 +175,31 @@ TEST(TMaze, TaskBatchesResumeByPosition) {
 TEST(TMaze, BadConfigsAreRefused) {
   const TaskContext ctx{"unused", 4, 1};
   for (int64_t bad : {0, 9, 1001, -5})
-    expect_error([&] { make_task({{"type", "tmaze"}, {"corridor", bad}}, ctx); },
-                 {"[config]", "\"corridor\" is " + std::to_string(bad), "between 10 and 1000"});
+    expect_error(
+        [&] {
+          make_task({{"type", "tmaze"}, {"corridor", bad}}, ctx);
+        },
+        {"[config]", "\"corridor\" is " + std::to_string(bad), "between 10 and 1000"});
   expect_error(
       [&] {
         make_task({{"type", "classification"}, {"dataset", "tmaze"}, {"corridor", 5000}}, ctx);
       },
       {"[config]", "\"corridor\" is 5000"});
-  expect_error([&] { make_task({{"type", "tmaze"}, {"corridor", 12.5}}, ctx); },
-               {"[config]", "\"corridor\" must be an integer"});
-  expect_error([&] { make_task({{"type", "tmaze"}, {"corridors", 12}}, ctx); },
-               {"[config]", "unknown key \"corridors\""});
-  expect_error([&] { make_task({{"type", "tmaze"}, {"test_episodes", 0}}, ctx); },
-               {"[config]", "\"test_episodes\" is 0"});
+  expect_error(
+      [&] {
+        make_task({{"type", "tmaze"}, {"corridor", 12.5}}, ctx);
+      },
+      {"[config]", "\"corridor\" must be an integer"});
+  expect_error(
+      [&] {
+        make_task({{"type", "tmaze"}, {"corridors", 12}}, ctx);
+      },
+      {"[config]", "unknown key \"corridors\""});
+  expect_error(
+      [&] {
+        make_task({{"type", "tmaze"}, {"test_episodes", 0}}, ctx);
+      },
+      {"[config]", "\"test_episodes\" is 0"});
   // The ends of the range are accepted.
   make_task({{"type", "tmaze"}, {"corridor", 10}}, ctx);
   make_task({{"type", "tmaze"}, {"corridor", 1000}}, ctx);
@@ -232,4 +245,49 @@ TEST(TMaze, EveryShippedConfigBuilds) {
     ++seen;
   }
   EXPECT_GE(seen, 2);
+}
+
+// The table command's library half: a bad corridor is refused before any training, and a tiny
+// run fills one cell per (config, corridor) with the test split's success rate.
+TEST(TMaze, TableOverConfigsAndCorridors) {
+  TempDir dir;
+  const std::string path = dir / "tiny.json";
+  {
+    TrainConfig c;
+    c.task = {{"type", "language_modeling"}};  // replaced by the T-Maze task
+    c.model = {{"d_model", 16},
+               {"n_layers", 1},
+               {"mlp_hidden", 32},
+               {"mixers", {{{"type", "softmax_attention"}, {"heads", 2}}}}};
+    c.batch = 8, c.warmup = 2, c.eval_every = 10, c.eval_batches = 1;
+    std::ofstream(path) << c.to_json().dump();
+  }
+  TMazeTableOptions o;
+  o.compare.seconds = 0;
+  o.compare.steps = 12;
+  o.compare.out_dir = dir / "runs";
+  o.test_episodes = 24;
+  o.valid_episodes = 8;
+  o.corridors = {10, 1001};
+  expect_error([&] { tmaze_table({path}, o); }, {"[config]", "\"corridor\" is 1001"});
+  EXPECT_FALSE(std::filesystem::exists(dir / "runs"));
+  o.corridors = {10, 12};
+  const std::vector<TMazeCell> cells = tmaze_table({path}, o);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[0].corridor, 10);
+  EXPECT_EQ(cells[1].corridor, 12);
+  for (const TMazeCell& c : cells) {
+    EXPECT_EQ(c.name, "tiny");
+    EXPECT_EQ(c.steps, 12);
+    EXPECT_EQ(c.test_episodes, 24);
+    // A fraction of 24 episodes.
+    EXPECT_GE(c.success, 0.0);
+    EXPECT_LE(c.success, 1.0);
+    EXPECT_DOUBLE_EQ(c.success * 24, std::round(c.success * 24));
+  }
+  const std::string md = tmaze_markdown(cells);
+  EXPECT_NE(md.find("| config \\ corridor | 10 | 12 |"), std::string::npos) << md;
+  EXPECT_NE(md.find(fmt::format("| tiny | {:.3f} | {:.3f} |", cells[0].success, cells[1].success)),
+            std::string::npos)
+      << md;
 }

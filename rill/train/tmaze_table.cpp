@@ -86,7 +86,8 @@ std::string tmaze_markdown(const std::vector<TMazeCell>& cells) {
     for (size_t i = 0; i < corridors.size(); ++i) s += "---|";
     return s + "\n";
   };
-  std::string s = "Success rate (test episodes decided correctly; chance 0.5) by corridor length\n\n";
+  std::string s =
+      "Success rate (test episodes decided correctly; chance 0.5) by corridor length\n\n";
   s += header("config \\ corridor");
   for (const std::string& name : names) {
     s += fmt::format("| {} |", name);

@@ -33,7 +33,8 @@ struct TMazeCell {
 };
 
 std::vector<TMazeCell> tmaze_table(const std::vector<std::string>& config_paths,
-                                   const TMazeTableOptions& options, const TrainEvents& events = {});
+                                   const TMazeTableOptions& options,
+                                   const TrainEvents& events = {});
 // Markdown: success rate per config and corridor, then steps and seconds per cell.
 std::string tmaze_markdown(const std::vector<TMazeCell>& cells);
 
