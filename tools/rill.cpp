@@ -6,6 +6,7 @@
 //   rill eval --checkpoint FILE [--split test]
 //   rill info (--config FILE | --checkpoint FILE)
 //   rill compare A.json B.json ... --minutes M
+//   rill tmaze A.json B.json ... [--corridors 10,30,100,300,1000] [--seconds S] [--steps N]
 // The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
 #include <omp.h>
 
@@ -25,6 +26,7 @@
 #include "rill/train/checkpoint.h"
 #include "rill/train/compare.h"
 #include "rill/train/generate.h"
+#include "rill/train/tmaze_table.h"
 #include "rill/train/trainer.h"
 #include "tools/progress.h"
 
@@ -192,6 +194,30 @@ int run(int argc, char** argv) {
   cmp_cmd->add_option("--out", cmp_out, "where the runs go")->capture_default_str();
   cmp_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
 
+  // rill tmaze
+  auto* tmaze_cmd = app.add_subcommand(
+      "tmaze", "T-Maze success rate by corridor length: train every config on every length");
+  std::vector<std::string> tmaze_configs;
+  TMazeTableOptions tmaze;
+  tmaze.compare.seconds = 60;
+  tmaze.compare.out_dir = "runs/tmaze";
+  tmaze_cmd->add_option("configs", tmaze_configs, "run configs (JSON), e.g. configs/tmaze/*.json")
+      ->required();
+  tmaze_cmd->add_option("--corridors", tmaze.corridors, "corridor lengths, 10 to 1000")
+      ->delimiter(',')
+      ->capture_default_str();
+  tmaze_cmd
+      ->add_option("--seconds", tmaze.compare.seconds,
+                   "training budget of each (config, corridor) cell (0: none; needs --steps)")
+      ->capture_default_str();
+  tmaze_cmd->add_option("--steps", tmaze.compare.steps,
+                        "train each cell this many steps (the seconds still stop it)");
+  tmaze_cmd->add_option("--test-episodes", tmaze.test_episodes,
+                        "test episodes per cell (default: the config's, 1000)");
+  tmaze_cmd->add_option("--valid-episodes", tmaze.valid_episodes,
+                        "validation episodes per cell (default: the config's, 256)");
+  tmaze_cmd->add_option("--out", tmaze.compare.out_dir, "where the runs go")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (data_cmd->parsed()) {
@@ -333,6 +359,17 @@ int run(int argc, char** argv) {
     auto rows = compare(cmp_configs, opt, cli_events(bar));
     bar.finish();
     fmt::print("\n{}", compare_table(rows));
+    return 0;
+  }
+  if (tmaze_cmd->parsed()) {
+    Progress bar;
+    SigintScope sigint;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto cells = tmaze_table(tmaze_configs, tmaze, cli_events(bar));
+    bar.finish();
+    fmt::print("\n{}", tmaze_markdown(cells));
+    fmt::print("Total {:.0f} s.\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return 0;
   }
   return 0;

@@ -5,15 +5,29 @@
 // the loss, over a whole split.
 //
 // Config: {"type": "classification", "dataset": "fashion-mnist-rows"}
+// The generated T-Maze is also reachable here: {"type": "classification", "dataset": "tmaze",
+// "corridor": 100} builds the "tmaze" task (tasks/tmaze.h) from the other fields.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "rill/data/labelled.h"
 #include "rill/tasks/shuffled_batches.h"
 #include "rill/tasks/task.h"
 
 namespace rill {
+
+// The class logits [B, C] of sequences x [B, T, F]: the model's outputs at the last step.
+Tensor last_step_logits(SequenceModel& model, const Tensor& x);
+
+// Accuracy, and the mean cross-entropy as the loss, of n examples read `batch` at a time:
+// examples(first, len) gives their inputs [len, T, F] and labels i64 [len]. Shared by the tasks
+// that classify whole sequences, whether their splits are in memory or generated.
+using ExampleRange = std::function<std::pair<Tensor, Tensor>(int64_t first, int64_t len)>;
+Metrics classification_metrics(SequenceModel& model, int64_t n, int64_t batch,
+                               const ExampleRange& examples);
 
 class ClassificationTask : public Task {
  public:

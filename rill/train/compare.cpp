@@ -47,40 +47,67 @@ double generation_speed(SequenceModel& model, int64_t tokens, int threads) {
 std::vector<CompareRow> compare(const std::vector<std::string>& paths,
                                 const CompareOptions& options, const TrainEvents& events) {
   RILL_CHECK(!paths.empty(), "[compare] give at least one config");
-  RILL_CHECK(options.seconds > 0, "[compare] the budget must be positive, got {} s",
-             options.seconds);
+  std::vector<NamedRun> runs;
+  for (const std::string& p : paths)
+    runs.push_back({fs::path(p).stem().string(), TrainConfig::from_file(p)});
+  return compare_runs(std::move(runs), options, events);
+}
+
+std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOptions& options,
+                                     const TrainEvents& events) {
+  RILL_CHECK(!runs.empty(), "[compare] give at least one config");
+  RILL_CHECK(options.seconds > 0 || (options.seconds == 0 && options.steps > 0),
+             "[compare] the budget must be positive seconds, or 0 seconds with a step count; "
+             "got {} s and {} steps",
+             options.seconds, options.steps);
+  RILL_CHECK(options.steps >= 0,
+             "[compare] the step count must be 0 (the time decides) or "
+             "positive, got {}",
+             options.steps);
   std::vector<TrainConfig> configs;
   std::vector<std::string> names;
-  for (const std::string& p : paths) {
-    TrainConfig c = TrainConfig::from_file(p);
-    std::string name = fs::path(p).stem().string();
+  for (NamedRun& run : runs) {
+    TrainConfig& c = run.config;
+    const std::string& name = run.name;
     for (const std::string& n : names)
       RILL_CHECK(n != name, "[compare] two configs are named {} (their runs would collide)", name);
     if (!options.data_dir.empty()) c.data_dir = options.data_dir;
     c.out_dir = (fs::path(options.out_dir) / name).string();
     c.time_limit_s = options.seconds;
-    c.steps = std::max<int64_t>(c.steps, 1'000'000);  // the budget decides, not the step count
+    if (options.steps > 0) {
+      c.steps = options.steps;
+      // A short step budget keeps a tenth of itself for the warm-up at most.
+      c.warmup = std::min(c.warmup, options.steps / 10);
+    } else {
+      c.steps = std::max<int64_t>(c.steps, 1'000'000);  // the budget decides, not the step count
+    }
     c.validate();
     // One task on one data set; how each model carries its state (reset_every) may differ, and
     // each is evaluated the way it was trained.
     auto data_of = [](const TrainConfig& t) {
-      return nlohmann::json{{"type", t.task.value("type", "")},
-                            {"corpus", t.task.value("corpus", "")},
-                            {"dataset", t.task.value("dataset", "")},
+      auto field = [&](const char* k) { return t.task.contains(k) ? t.task[k] : nlohmann::json(); };
+      return nlohmann::json{{"type", field("type")},
+                            {"corpus", field("corpus")},
+                            {"dataset", field("dataset")},
+                            {"corridor", field("corridor")},
                             {"data_dir", t.data_dir}};
     };
     if (!configs.empty())
       RILL_CHECK(data_of(c) == data_of(configs.front()),
-                 "[compare] {} has task {} but {} has {}: a comparison needs one task and data", p,
-                 data_of(c).dump(), paths.front(), data_of(configs.front()).dump());
+                 "[compare] {} has task {} but {} has {}: a comparison needs one task and data",
+                 name, data_of(c).dump(), names.front(), data_of(configs.front()).dump());
     configs.push_back(c);
     names.push_back(name);
   }
   std::vector<CompareRow> rows;
   for (size_t i = 0; i < configs.size(); ++i) {
     if (events.on_message)
-      events.on_message(fmt::format("[compare] {} ({} of {}), {:.0f} s", names[i], i + 1,
-                                    configs.size(), options.seconds));
+      events.on_message(options.steps > 0
+                            ? fmt::format("[compare] {} ({} of {}), {} steps", names[i], i + 1,
+                                          configs.size(), options.steps)
+                            : fmt::format("[compare] {} ({} of {}), {:.0f} s", names[i], i + 1,
+                                          configs.size(), options.seconds));
+    const auto t0 = std::chrono::steady_clock::now();
     TrainResult r = train(configs[i], false, events);
     CompareRow row;
     row.name = names[i];
@@ -97,6 +124,8 @@ std::vector<CompareRow> compare(const std::vector<std::string>& paths,
     row.state_64k = at64k.state_bytes;
     row.constant_state = at64k.constant_state;
     row.gen_tokens_per_s = generation_speed(*l.model, options.gen_tokens, options.gen_threads);
+    row.train_seconds = r.seconds;
+    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rows.push_back(row);
   }
   return rows;

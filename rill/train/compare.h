@@ -12,7 +12,8 @@
 namespace rill {
 
 struct CompareOptions {
-  double seconds = 480;                  // training budget of each configuration
+  double seconds = 480;  // training budget of each configuration (0: none, when steps is set)
+  int64_t steps = 0;     // > 0: train this many steps (the time budget still stops a run)
   std::string out_dir = "runs/compare";  // each run goes to out_dir/<config file stem>
   std::string data_dir;                  // overrides the configs' data_dir when set
   int64_t gen_tokens = 512;              // tokens timed through the step form
@@ -29,11 +30,22 @@ struct CompareRow {
   std::string unit;
   double gen_tokens_per_s = 0;  // 0 when the model does not read tokens
   Metrics valid, test;
+  double train_seconds = 0;  // training alone
+  double seconds = 0;        // the whole row: training, the test split and the measurements
+};
+
+// A configuration and the name of its row (and of its run folder under out_dir).
+struct NamedRun {
+  std::string name;
+  TrainConfig config;
 };
 
 // Trains and measures every config in turn; events (progress, messages) pass to train().
 std::vector<CompareRow> compare(const std::vector<std::string>& config_paths,
                                 const CompareOptions& options, const TrainEvents& events = {});
+// The same for configurations built in memory (the T-Maze table sets each one's corridor).
+std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOptions& options,
+                                     const TrainEvents& events = {});
 std::string compare_table(const std::vector<CompareRow>& rows);  // markdown
 
 }  // namespace rill
