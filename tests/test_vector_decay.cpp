@@ -33,8 +33,10 @@ struct Kinds {
     return fmt::format("{}{}{}", g ? " g" : "", ga ? " ga" : "", gb ? " gb" : "");
   }
 };
-const std::vector<Kinds> kKinds = {{false, true, false}, {false, false, true},
-                                   {false, true, true},  {true, true, true},
+const std::vector<Kinds> kKinds = {{false, true, false},
+                                   {false, false, true},
+                                   {false, true, true},
+                                   {true, true, true},
                                    {true, false, true}};
 
 struct Inputs {
@@ -78,8 +80,7 @@ struct Impl {
   int64_t chunk;
   std::string name() const {
     if (backend == Backend::ref) return "ref";
-    return form == LinearAttentionForm::recurrent ? "recurrent"
-                                                  : fmt::format("chunked/{}", chunk);
+    return form == LinearAttentionForm::recurrent ? "recurrent" : fmt::format("chunked/{}", chunk);
   }
 };
 const std::vector<Impl> kImpls = {{Backend::ref, LinearAttentionForm::chunked, 8},
@@ -95,8 +96,8 @@ Result run(const Impl& impl, const Inputs& in) {
   auto [out, sf] =
       causal_linear_attention(q, k, v, s0, {g, ga, gb, in.resets}, impl.form, impl.chunk);
   two_output_loss(out, sf).backward();
-  return {out.detach(), sf.detach(), q.grad(),     k.grad(),     v.grad(),
-          grad_of(s0),  grad_of(g),  grad_of(ga),  grad_of(gb)};
+  return {out.detach(), sf.detach(), q.grad(),    k.grad(),   v.grad(),
+          grad_of(s0),  grad_of(g),  grad_of(ga), grad_of(gb)};
 }
 
 // The recurrence as written, token by token from differentiable ops under the ref backend:
@@ -112,7 +113,7 @@ Result run_naive(const Inputs& in) {
     Tensor qi = q.slice(2, i, i + 1), ki = k.slice(2, i, i + 1), vi = v.slice(2, i, i + 1);
     if (g.defined()) s = mul(exp(g.slice(2, i, i + 1).unsqueeze(3)), s);
     if (ga.defined()) s = mul(exp(ga.slice(2, i, i + 1).transpose(2, 3)), s);  // [B,H,Dk,1]
-    if (gb.defined()) s = mul(exp(gb.slice(2, i, i + 1)), s);                   // [B,H,1,Dv]
+    if (gb.defined()) s = mul(exp(gb.slice(2, i, i + 1)), s);                  // [B,H,1,Dv]
     if (in.resets.defined()) {
       Tensor keep = add(mul(in.resets.to(q.dtype()).slice(1, i, i + 1), -1.0), 1.0);  // [B,1]
       s = mul(keep.view({b, 1, 1, 1}), s);
@@ -123,7 +124,7 @@ Result run_naive(const Inputs& in) {
   Tensor out = concat(outs, 2);
   two_output_loss(out, s).backward();
   return {out.detach(), s.detach(), q.grad(),    k.grad(),   v.grad(),
-          grad_of(s0),  grad_of(g),  grad_of(ga), grad_of(gb)};
+          grad_of(s0),  grad_of(g), grad_of(ga), grad_of(gb)};
 }
 
 void expect_close(const Result& a, const Result& e, const std::string& what, double tol = -1) {
@@ -138,8 +139,8 @@ void expect_close(const Result& a, const Result& e, const std::string& what, dou
   }
 }
 
-const std::vector<Dims> kDims = {{1, 1, 1, 4, 4},  {2, 2, 13, 5, 3},   {1, 2, 40, 16, 17},
-                                 {1, 1, 70, 9, 65}, {2, 1, 30, 70, 8}};
+const std::vector<Dims> kDims = {
+    {1, 1, 1, 4, 4}, {2, 2, 13, 5, 3}, {1, 2, 40, 16, 17}, {1, 1, 70, 9, 65}, {2, 1, 30, 70, 8}};
 
 }  // namespace
 
@@ -184,8 +185,8 @@ TEST(VectorDecay, Gradcheck) {
             size_t i = 4;
             Tensor g = kinds.g ? x[i++] : Tensor(), ga = kinds.ga ? x[i++] : Tensor();
             Tensor gb = kinds.gb ? x[i++] : Tensor();
-            auto [out, sf] = causal_linear_attention(x[0], x[1], x[2], x[3], {g, ga, gb},
-                                                     impl.form, impl.chunk);
+            auto [out, sf] =
+                causal_linear_attention(x[0], x[1], x[2], x[3], {g, ga, gb}, impl.form, impl.chunk);
             return concat({out.reshape({-1}), sf.reshape({-1})}, 0);
           },
           xs, impl.name() + kinds.str(), kGradcheckTol, impl.backend);
@@ -197,8 +198,8 @@ TEST(VectorDecay, Gradcheck) {
 // get a zero gradient; gradients match the recurrence with the state multiplied by 0 there.
 TEST(VectorDecay, ResetsEqualSeparateSequences) {
   const Dims d{2, 2, 23, 5, 4};
-  const std::vector<Kinds> kinds_list = {{false, false, false}, {true, false, false},
-                                         {false, true, true},   {true, true, false}};
+  const std::vector<Kinds> kinds_list = {
+      {false, false, false}, {true, false, false}, {false, true, true}, {true, true, false}};
   for (DType dt : {DType::f64, DType::f32})
     for (const Kinds& kinds : kinds_list) {
       Inputs in = make_inputs(d, dt, 53, kinds);
@@ -214,14 +215,15 @@ TEST(VectorDecay, ResetsEqualSeparateSequences) {
         // Separate sequences: stream 1's tokens 16.. from a zero state.
         BackendGuard guard(impl.backend);
         NoGradGuard no_grad;
-        auto piece = [&](const Tensor& x, int64_t t0) { return x.select(0, 1).narrow(1, t0, d.t - t0).unsqueeze(0); };
+        auto piece = [&](const Tensor& x, int64_t t0) {
+          return x.select(0, 1).narrow(1, t0, d.t - t0).unsqueeze(0);
+        };
         LinearAttentionDecay dec;
         if (in.g.defined()) dec.log_decay = piece(in.g, 16);
         if (in.ga.defined()) dec.key_log_decay = piece(in.ga, 16);
         if (in.gb.defined()) dec.value_log_decay = piece(in.gb, 16);
-        auto [out, sf] = causal_linear_attention(piece(in.q, 16), piece(in.k, 16),
-                                                 piece(in.v, 16), Tensor(), dec, impl.form,
-                                                 impl.chunk);
+        auto [out, sf] = causal_linear_attention(piece(in.q, 16), piece(in.k, 16), piece(in.v, 16),
+                                                 Tensor(), dec, impl.form, impl.chunk);
         EXPECT_TRUE(all_close(r.out.select(0, 1).narrow(1, 16, d.t - 16), out.select(0, 0)))
             << what << ": stream 1 after its reset";
         EXPECT_TRUE(all_close(r.sf.select(0, 1), sf.select(0, 0))) << what << ": s_final";
@@ -244,8 +246,8 @@ TEST(VectorDecay, StepMatchesTheSequenceForm) {
       Inputs in = make_inputs(d, DType::f64, 59, kinds);
       in.resets = Tensor::zeros({2, d.t}, DType::f32);
       in.resets.select(0, 0).select(0, 5).fill_(1.0);
-      auto [want, want_sf] = causal_linear_attention(in.q, in.k, in.v, in.s0,
-                                                     {in.g, in.ga, in.gb, in.resets});
+      auto [want, want_sf] =
+          causal_linear_attention(in.q, in.k, in.v, in.s0, {in.g, in.ga, in.gb, in.resets});
       Tensor s = in.s0.clone();
       for (int64_t t = 0; t < d.t; ++t) {
         auto at = [&](const Tensor& x) { return x.defined() ? x.select(2, t) : Tensor(); };

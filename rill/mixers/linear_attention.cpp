@@ -144,9 +144,8 @@ Tensor LinearAttentionMixer::forward_with(const Tensor& x, State* state, const T
   Tensor num, s_final;
   {
     ProfileScope scope("linear attention op (forward)");
-    std::tie(num, s_final) =
-        causal_linear_attention(q, k, v, s0, {log_decay(x), Tensor(), Tensor(), resets},
-                                config.form, config.chunk);
+    std::tie(num, s_final) = causal_linear_attention(
+        q, k, v, s0, {log_decay(x), Tensor(), Tensor(), resets}, config.form, config.chunk);
   }
   if (state) state->set("S", s_final);
   return proj_->out(readout(num));

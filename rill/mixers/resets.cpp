@@ -10,10 +10,10 @@
 namespace rill {
 
 Tensor reset_mask(const Tensor& resets, int64_t batch, int64_t len, DType dtype, const char* who) {
-  RILL_CHECK(resets.defined() && resets.dim() == 2 && resets.size(0) == batch &&
-                 resets.size(1) == len,
-             "[{}] resets must be [B, T] = [{}, {}], got {}", who, batch, len,
-             resets.defined() ? shape_str(resets.shape()) : "undefined");
+  RILL_CHECK(
+      resets.defined() && resets.dim() == 2 && resets.size(0) == batch && resets.size(1) == len,
+      "[{}] resets must be [B, T] = [{}, {}], got {}", who, batch, len,
+      resets.defined() ? shape_str(resets.shape()) : "undefined");
   Tensor m = Tensor::empty({batch, len}, dtype);
   Tensor r = resets.detach().contiguous();
   RILL_DISPATCH_ALL(r.dtype(), who, R, {

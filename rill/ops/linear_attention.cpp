@@ -36,8 +36,7 @@ std::string all_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const 
                               shape_or_none(v), s0_name, shape_or_none(s0));
   if (d.log_decay.defined()) s += fmt::format(" g {}", shape_str(d.log_decay.shape()));
   if (d.key_log_decay.defined()) s += fmt::format(" ga {}", shape_str(d.key_log_decay.shape()));
-  if (d.value_log_decay.defined())
-    s += fmt::format(" gb {}", shape_str(d.value_log_decay.shape()));
+  if (d.value_log_decay.defined()) s += fmt::format(" gb {}", shape_str(d.value_log_decay.shape()));
   if (d.resets.defined()) s += fmt::format(" resets {}", shape_str(d.resets.shape()));
   return s;
 }
@@ -70,15 +69,15 @@ void validate(Kind kind, const Tensor& q, const Tensor& k, const Tensor& v, cons
   RILL_CHECK(is_floating(q.dtype()), "[{}] expects f32 or f64, got q {} ({})", op,
              dtype_name(q.dtype()), shapes());
   for (const Tensor* t : {&k, &v, &s0, &g, &decay.key_log_decay, &decay.value_log_decay})
-    RILL_CHECK(!t->defined() || t->dtype() == q.dtype(),
-               "[{}] dtypes differ: q {}, k {}, v {}, s0 {}, decays g {} ga {} gb {} ({})", op,
-               dtype_name(q.dtype()), dtype_name(k.dtype()), dtype_name(v.dtype()),
-               s0.defined() ? dtype_name(s0.dtype()) : "(none)",
-               g.defined() ? dtype_name(g.dtype()) : "(none)",
-               decay.key_log_decay.defined() ? dtype_name(decay.key_log_decay.dtype()) : "(none)",
-               decay.value_log_decay.defined() ? dtype_name(decay.value_log_decay.dtype())
-                                               : "(none)",
-               shapes());
+    RILL_CHECK(
+        !t->defined() || t->dtype() == q.dtype(),
+        "[{}] dtypes differ: q {}, k {}, v {}, s0 {}, decays g {} ga {} gb {} ({})", op,
+        dtype_name(q.dtype()), dtype_name(k.dtype()), dtype_name(v.dtype()),
+        s0.defined() ? dtype_name(s0.dtype()) : "(none)",
+        g.defined() ? dtype_name(g.dtype()) : "(none)",
+        decay.key_log_decay.defined() ? dtype_name(decay.key_log_decay.dtype()) : "(none)",
+        decay.value_log_decay.defined() ? dtype_name(decay.value_log_decay.dtype()) : "(none)",
+        shapes());
   const int64_t rank = kind == Kind::step ? 3 : 4, d = rank - 1;  // d: the feature dim
   RILL_CHECK(
       q.dim() == rank && k.dim() == rank && v.dim() == rank && (!s0.defined() || s0.dim() == 4),
@@ -263,9 +262,9 @@ Tensor decay_grad(const Tensor& kernel, bool sum_last, const Tensor& reset, cons
 }
 
 struct CausalLinearAttentionBackward : Node {
-  GatedStateArgs args;                   // flattened, contiguous, detached: [N,T,Dk] ... g [N,T]
-  Shape qshape, vshape, sshape;          // the caller's [B,H,T,Dk], [B,H,T,Dv], [B,H,Dk,Dv]
-  Shape gshape, gashape, gbshape;        // the caller's decays' shapes (empty: not given)
+  GatedStateArgs args;             // flattened, contiguous, detached: [N,T,Dk] ... g [N,T]
+  Shape qshape, vshape, sshape;    // the caller's [B,H,T,Dk], [B,H,T,Dv], [B,H,Dk,Dv]
+  Shape gshape, gashape, gbshape;  // the caller's decays' shapes (empty: not given)
   bool has_g = false, has_ga = false, has_gb = false;
   Fold fold = Fold::none;
   Tensor reset;  // [N,T] mask or undefined
@@ -284,7 +283,7 @@ struct CausalLinearAttentionBackward : Node {
     Tensor ds0 = needs_grad(3) ? new_output(sshape, dt) : Tensor();
     const bool want_g = has_g && needs_grad(4), want_ga = has_ga && needs_grad(5);
     const bool want_gb = has_gb && needs_grad(6);
-    GatedStateGrads out{flat(dq), flat(dk_), flat(dv_), flat(ds0)};
+    GatedStateGrads out{flat(dq), flat(dk_), flat(dv_), flat(ds0), Tensor(), Tensor(), Tensor()};
     if (args.g.defined() && want_g) out.dg = new_output({b * h, t}, dt);
     if (args.ga.defined() && (want_ga || (want_g && fold == Fold::key)))
       out.dga = new_output({b * h, t, dk}, dt);
@@ -298,8 +297,13 @@ struct CausalLinearAttentionBackward : Node {
     }
     if (want_ga) dga = decay_grad(out.dga, false, reset, {b, h, t, dk}, gashape);
     if (want_gb) dgb = decay_grad(out.dgb, false, reset, {b, h, t, dv}, gbshape);
-    return {needs_grad(0) ? dq : Tensor(), needs_grad(1) ? dk_ : Tensor(),
-            needs_grad(2) ? dv_ : Tensor(), ds0, dg, dga, dgb};
+    return {needs_grad(0) ? dq : Tensor(),
+            needs_grad(1) ? dk_ : Tensor(),
+            needs_grad(2) ? dv_ : Tensor(),
+            ds0,
+            dg,
+            dga,
+            dgb};
   }
 };
 
@@ -351,9 +355,9 @@ Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, 
              shape_str(s.strides()));
   const Tensor &g = decay.log_decay, &ga = decay.key_log_decay, &gb = decay.value_log_decay;
   RILL_CHECK(!(GradMode::is_enabled() &&
-               (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
-                s.requires_grad() || (g.defined() && g.requires_grad()) ||
-                (ga.defined() && ga.requires_grad()) || (gb.defined() && gb.requires_grad()))),
+               (q.requires_grad() || k.requires_grad() || v.requires_grad() || s.requires_grad() ||
+                (g.defined() && g.requires_grad()) || (ga.defined() && ga.requires_grad()) ||
+                (gb.defined() && gb.requires_grad()))),
              "[{}] updates the state in place and cannot be recorded; run it under NoGradGuard",
              kStepOp);
   const int64_t b = q.size(0), h = q.size(1), dk = q.size(2), dv = v.size(2);
@@ -361,11 +365,11 @@ Tensor linear_attention_step(const Tensor& q, const Tensor& k, const Tensor& v, 
   // The step kernels take the token's tensors as they are (no views: this runs once per token
   // and layer) and the decays broadcast to [N, 1(, D)].
   const Tensor resets = decay.resets.defined() ? decay.resets.reshape({b, 1}) : Tensor();
-  const KernelDecays kd = kernel_decays(
-      flat_log_decay(kStepOp, g, {b, h}, {b * h, 1}, shapes),
-      flat_log_decay(kStepOp, ga, {b, h, dk}, {b * h, 1, dk}, shapes),
-      flat_log_decay(kStepOp, gb, {b, h, dv}, {b * h, 1, dv}, shapes),
-      flat_resets(resets, h, q.dtype()));
+  const KernelDecays kd =
+      kernel_decays(flat_log_decay(kStepOp, g, {b, h}, {b * h, 1}, shapes),
+                    flat_log_decay(kStepOp, ga, {b, h, dk}, {b * h, 1, dk}, shapes),
+                    flat_log_decay(kStepOp, gb, {b, h, dv}, {b * h, 1, dv}, shapes),
+                    flat_resets(resets, h, q.dtype()));
   GatedStateArgs args{q.contiguous(), k.contiguous(), v.contiguous(), Tensor(), kd.g, kd.ga, kd.gb};
   Tensor out = new_output(v.shape(), v.dtype());
   RILL_KERNEL(linear_attention_step, args, s, out);

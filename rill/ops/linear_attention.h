@@ -26,6 +26,12 @@ enum class LinearAttentionForm { recurrent, chunked };
 // gamma_t = exp(g_t), a_t = exp(ga_t), b_t = exp(gb_t); any may be left out (= 1). Every value
 // <= 0 (NaN passes through); each is differentiable, its gradient summed over broadcast dims.
 struct LinearAttentionDecay {
+  LinearAttentionDecay(Tensor g = Tensor(), Tensor ga = Tensor(), Tensor gb = Tensor(),
+                       Tensor resets_ = Tensor())
+      : log_decay(std::move(g)),
+        key_log_decay(std::move(ga)),
+        value_log_decay(std::move(gb)),
+        resets(std::move(resets_)) {}
   // g: a scalar per step and head, broadcasting to [B,H,T] (the step form: to [B,H]). [B,H,T]
   // is a data-dependent gate; [1,H,1] a fixed per-head decay, e.g. RetNet's log(1 - 2^(-5-h)).
   Tensor log_decay;

@@ -80,8 +80,8 @@
 #include <limits>
 #include <vector>
 
-#include "rill/backend/cpu/gemm.h"
 #include "rill/backend/cpu/gated_state_util.h"
+#include "rill/backend/cpu/gemm.h"
 #include "rill/backend/cpu/isa.h"
 #include "rill/backend/cpu/vector_decay.h"
 
@@ -419,7 +419,6 @@ void recurrent_forward_impl(const GatedStateArgs& a, const Tensor& out, const Te
   run_scans(scans);
 }
 
-
 // Tokens per unit of the recurrent backward's epilogue (a fixed split: results do not depend on
 // the thread count).
 constexpr int64_t kEpilogueTokens = 256;
@@ -562,7 +561,6 @@ void recurrent_backward_impl(const GatedStateArgs& a, const Tensor& dout_t, cons
 // team size to 1, so a gemm inside an inactive (1-thread) region cannot go multi-threaded and
 // change its rounding with the thread count.
 
-
 // The decays of one chunk of m tokens with log-decays g[0, m), as partial sums of g (never
 // differences of prefix sums): eb_i = exp(g_0 + .. + g_i), from the chunk start through token i;
 // w_j = exp(g_{j+1} + .. + g_{m-1}), from after token j to the chunk end (w_{m-1} = 1). part
@@ -614,7 +612,6 @@ template <class T>
 void mask_upper(T* a, int64_t rows, int64_t ld) {
   for (int64_t i = 0; i < rows; ++i) std::fill(a + i * ld + i + 1, a + i * ld + rows, T(0));
 }
-
 
 // Per-thread scratch of the chunked kernels: `squares` blocks of C x C (the products A, dA and
 // the decay mask), `panels` blocks of C x max(Dk, Dv) (rescaled rows of K or Q) and 8 vectors of C.

@@ -213,7 +213,8 @@ VScan<T> forward_scan(const GatedStateArgs& a, const Factors<T>& fa, const Facto
   p.out = out ? out + row * dv : nullptr, p.ldo = dv;
   p.rdec = fa.at(s.b, s.t0), p.ldr = fa.ld;
   p.cdec = fb.at(s.b, s.t0), p.ldc = fb.ld;
-  p.ones = fa.ld ? fb.buf.template data<T>() : fa.buf.template data<T>();  // unused by forward scans
+  p.ones =
+      fa.ld ? fb.buf.template data<T>() : fa.buf.template data<T>();  // unused by forward scans
   p.init = s.init, p.init_rs = dv, p.init_cs = 1;
   p.fin = s.fin, p.fin_rs = dv, p.fin_cs = 1;
   return p;
@@ -471,8 +472,7 @@ void chunked_forward_impl(const GatedStateArgs& a, int64_t chunk, const Tensor& 
       const int64_t b = u / ch.nc, i = u % ch.nc, t0 = b * ch.len + i * ch.c, m = ch.rows(i);
       T* qs = scratch.data<T>() + omp_get_thread_num() * ch.c * (ch.dk + ch.dv);
       T* seen = qs + ch.c * ch.dk;  // [m, Dv] = (eA ⊙ Q) S_c
-      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk,
-                  qs);
+      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk, qs);
       gemm(false, false, m, ch.dv, ch.dk, T(1), qs, ch.dk, states + u * sz, ch.dv, T(0), seen,
            ch.dv);
       T* oc = out + t0 * ch.dv;
@@ -510,12 +510,10 @@ void chunked_backward_impl(const GatedStateArgs& a, const Tensor& dout_t, const 
       const int64_t b = u / ch.nc, i = u % ch.nc, t0 = b * ch.len + i * ch.c, m = ch.rows(i);
       T* qs = scratch.data<T>() + omp_get_thread_num() * ch.c * (ch.dk + ch.dv);
       T* gs = qs + ch.c * ch.dk;
-      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk,
-                  qs);
+      scaled_copy(q + t0 * ch.dk, sa.defined() ? sa.data<T>() + t0 * ch.dk : nullptr, m, ch.dk, qs);
       scaled_copy(dout + t0 * ch.dv, sb.defined() ? sb.data<T>() + t0 * ch.dv : nullptr, m, ch.dv,
                   gs);
-      gemm(true, false, ch.dk, ch.dv, m, T(1), qs, ch.dk, gs, ch.dv, T(0), dstates + u * sz,
-           ch.dv);
+      gemm(true, false, ch.dk, ch.dv, m, T(1), qs, ch.dk, gs, ch.dv, T(0), dstates + u * sz, ch.dv);
     }
     chunk_prefix(ch, dstates, static_cast<const T*>(nullptr), dsf_t.data<T>(), ds0, true,
                  wa.defined() ? wa.data<T>() : nullptr, wb.defined() ? wb.data<T>() : nullptr);

@@ -1,5 +1,6 @@
 // Cpu kernels of the gated-state op with vector decays (GatedStateArgs::ga, gb):
-//   S_t = (a_t b_t^T) ⊙ S_{t-1} + k_t v_t^T,   out_t = S_t^T q_t,   a_t = exp(ga_t), b_t = exp(gb_t),
+//   S_t = (a_t b_t^T) ⊙ S_{t-1} + k_t v_t^T,   out_t = S_t^T q_t,   a_t = exp(ga_t), b_t =
+//   exp(gb_t),
 // in the op's three forms. linear_attention.cpp's entry points call these when the args carry a
 // vector decay; the scalar decay and no decay stay on its kernels. Internal to the cpu backend.
 #pragma once
