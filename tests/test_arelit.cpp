@@ -10,6 +10,7 @@
 #include "rill/mixers/arelit.h"
 #include "rill/mixers/registry.h"
 #include "rill/ops/index.h"
+#include "tests/support/gated_reference.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -24,33 +25,6 @@ ArelitConfig config(int64_t r, ArelitMode mode, int64_t eta = 2) {
   c.d_model = kD, c.heads = 2, c.eta = eta, c.r = r, c.mode = mode, c.seed = 5;
   c.dtype = DType::f64;
   return c;
-}
-
-// The gated features of x as plain arrays, [B,H,T,w] row-major.
-struct Features {
-  int64_t b, h, t, d, f;
-  std::vector<double> phi_k, phi_q, v, beta, gamma;
-};
-
-Features features_of(const ArelitMixer& m, const Tensor& x) {
-  NoGradGuard no_grad;
-  GatedFeatureTensors g = m.features().forward(x);
-  return {x.size(0),
-          m.features().heads(),
-          x.size(1),
-          m.features().head_dim(),
-          m.features().feature_dim(),
-          g.phi_k.to_vector<double>(),
-          g.phi_q.to_vector<double>(),
-          g.v.to_vector<double>(),
-          g.beta.to_vector<double>(),
-          g.gamma.to_vector<double>()};
-}
-
-// Per-head outputs [B,T,H,d] -> W_o.
-Tensor project(const ArelitMixer& m, const std::vector<double>& o, const Features& f) {
-  NoGradGuard no_grad;
-  return m.features().out(Tensor::from_vector(o, {f.b, f.t, f.h, f.d}));
 }
 
 // The AReLiT recurrence step by step in f64, straight from relit.md 1.4, from zero states and
@@ -108,39 +82,6 @@ NaiveArelit naive_arelit(const Features& f, const std::vector<double>& omega, do
   return n;
 }
 
-// ReLiT's factorised recurrence (relit.md 1.2) in f64 on the same features: per head
-//   C_t = ((1-β)(1-γ)^T) ⊙ C_{t-1} + (β⊙v)(γ⊙φ(k))^T,  s_t as AReLiT's,  o = C φ(q)/(s·φ(q) + ε).
-std::vector<double> naive_relit(const Features& f, double eps) {
-  std::vector<double> o(f.b * f.t * f.h * f.d, 0.0);
-  for (int64_t b = 0; b < f.b; ++b)
-    for (int64_t h = 0; h < f.h; ++h) {
-      std::vector<double> C(f.d * f.f, 0.0), s(f.f, 0.0);
-      for (int64_t t = 0; t < f.t; ++t) {
-        const int64_t row = (b * f.h + h) * f.t + t;
-        const double* beta = &f.beta[row * f.d];
-        const double* vv = &f.v[row * f.d];
-        const double* gamma = &f.gamma[row * f.f];
-        const double* pk = &f.phi_k[row * f.f];
-        const double* pq = &f.phi_q[row * f.f];
-        double den = 0;
-        for (int64_t j = 0; j < f.f; ++j) {
-          s[j] = (1 - gamma[j]) * s[j] + gamma[j] * pk[j];
-          den += s[j] * pq[j];
-        }
-        for (int64_t i = 0; i < f.d; ++i) {
-          double num = 0;
-          for (int64_t j = 0; j < f.f; ++j) {
-            double& cij = C[i * f.f + j];
-            cij = (1 - beta[i]) * (1 - gamma[j]) * cij + beta[i] * vv[i] * gamma[j] * pk[j];
-            num += cij * pq[j];
-          }
-          o[((b * f.t + t) * f.h + h) * f.d + i] = num / (den + eps);
-        }
-      }
-    }
-  return o;
-}
-
 Tensor forward_by_steps(Mixer& m, const Tensor& x, State& s) {
   std::vector<Tensor> outs;
   for (int64_t t = 0; t < x.size(1); ++t) outs.push_back(m.step(x.select(1, t), s).unsqueeze(1));
@@ -165,9 +106,9 @@ TEST(Arelit, EveryFormMatchesTheNaiveRecurrence) {
       const std::string what = fmt::format("mode {} r {}", int(mode), r);
       const int64_t T = 40;
       Tensor x = random({2, T, kD}, DType::f64, 7);
-      const Features f = features_of(m, x);
+      const Features f = features_of(m.features(), x);
       const NaiveArelit n = naive_arelit(f, m.frequencies(), m.scale(), 1e-5, m.tick0());
-      const Tensor want = project(m, n.o, f);
+      const Tensor want = project(m.features(), n.o, f);
       auto check_state = [&](const State& s, const std::string& form) {
         EXPECT_TRUE(all_close(s.get("v"), Tensor::from_vector(n.v, s.get("v").shape())))
             << what << form;
@@ -195,9 +136,9 @@ TEST(Arelit, EveryFormMatchesTheNaiveRecurrence) {
       State rs = m.init_state(2);
       Tensor yr = m.forward_with_resets(x, &rs, resets);
       Tensor tail = x.narrow(1, 25, T - 25).narrow(0, 1, 1).contiguous();
-      const Features ft = features_of(m, tail);
-      const Tensor want_tail =
-          project(m, naive_arelit(ft, m.frequencies(), m.scale(), 1e-5, m.tick0()).o, ft);
+      const Features ft = features_of(m.features(), tail);
+      const Tensor want_tail = project(
+          m.features(), naive_arelit(ft, m.frequencies(), m.scale(), 1e-5, m.tick0()).o, ft);
       EXPECT_TRUE(all_close(yr.narrow(0, 1, 1).narrow(1, 25, T - 25), want_tail))
           << what << " reset";
       EXPECT_TRUE(all_close(yr.narrow(0, 0, 1), want.narrow(0, 0, 1)))
@@ -270,18 +211,18 @@ TEST(Arelit, DistinctModeTendsToRelitAsRGrows) {
   std::vector<double> errors;
   for (int64_t r : {1, 2, 4, 8, 16, 32}) {
     ArelitMixer m(config(r, ArelitMode::distinct));
-    const Features f = features_of(m, x);
-    const Tensor relit = project(m, naive_relit(f, 1e-5), f);
+    const Features f = features_of(m.features(), x);
+    const Tensor relit = project(m.features(), naive_relit(f, 1e-5), f);
     errors.push_back(rel_error(m.forward(x, nullptr), relit));
     std::printf("distinct r %2lld: relative error against ReLiT %.4g\n", (long long)r,
                 errors.back());
   }
   {
     ArelitMixer ref(config(2, ArelitMode::reference));
-    const Features f = features_of(ref, x);
+    const Features f = features_of(ref.features(), x);
     std::printf(
         "reference r  2: relative error against ReLiT %.4g (c = 2r; W_o would absorb the scale)\n",
-        rel_error(ref.forward(x, nullptr), project(ref, naive_relit(f, 1e-5), f)));
+        rel_error(ref.forward(x, nullptr), project(ref.features(), naive_relit(f, 1e-5), f)));
   }
   for (size_t i = 1; i < errors.size(); ++i) EXPECT_LT(errors[i], errors[i - 1]) << "r index " << i;
   EXPECT_LT(errors.back(), 0.2 * errors.front());  // measured: 1.65 at r = 1, 0.166 at r = 32

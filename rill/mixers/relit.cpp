@@ -90,20 +90,20 @@ Tensor RelitMixer::forward_factorised(const Tensor& x, State* state, const Tenso
                               {Tensor(), log_keep(f.gamma), gb, resets}, config.form, config.chunk);
   if (state) state->set("S", s_final);
   Tensor o = div(num.narrow(3, 0, d), add(num.narrow(3, d, 1), config.eps));  // [B,H,T,d]
-  return features_->out(o.transpose(1, 2));                                    // [B,T,D]
+  return features_->out(o.transpose(1, 2));                                   // [B,T,D]
 }
 
 Tensor RelitMixer::forward_projected(const Tensor& x, State* state, const Tensor& resets) {
   const int64_t b = x.size(0), len = x.size(1);
   const bool carried = state && !state->empty();
   if (carried) check_state(*state, b);
-  const GatedFeatureTensors f = features_->forward(x);  // [B,H,T,·]
-  auto time_major = [](const Tensor& t) { return t.transpose(1, 2); };  // -> [B,T,H,·]
+  const GatedFeatureTensors f = features_->forward(x);                         // [B,H,T,·]
+  auto time_major = [](const Tensor& t) { return t.transpose(1, 2); };         // -> [B,T,H,·]
   Tensor beta = time_major(f.beta).unsqueeze(4), gamma = time_major(f.gamma);  // [B,T,H,d,1]
   Tensor gate = mul(beta, gamma.unsqueeze(3));                                 // [B,T,H,d,F]
   Tensor write = mul(gate, mul(time_major(f.v).unsqueeze(4), time_major(f.phi_k).unsqueeze(3)));
   Tensor keep_c = one_minus(gate), keep_s = one_minus(gamma);
-  if (resets.defined()) {  // a reset is a decay of exactly 0 at its step
+  if (resets.defined()) {             // a reset is a decay of exactly 0 at its step
     Tensor keep = one_minus(resets);  // [B,T]
     keep_c = mul(keep_c, keep.view({b, len, 1, 1, 1}));
     keep_s = mul(keep_s, keep.view({b, len, 1, 1}));
@@ -142,7 +142,7 @@ Tensor RelitMixer::step_impl(const Tensor& x_t, State& state) {
   Tensor c = add(mul(one_minus(gate), state.get("C")),
                  mul(gate, mul(f.v.unsqueeze(3), f.phi_k.unsqueeze(2))));
   Tensor s = add(mul(one_minus(f.gamma), state.get("s")), mul(f.gamma, f.phi_k));  // [B,H,F]
-  Tensor num = sum(mul(c, f.phi_q.unsqueeze(2)), {3});                               // [B,H,d]
+  Tensor num = sum(mul(c, f.phi_q.unsqueeze(2)), {3});                             // [B,H,d]
   Tensor den = add(sum(mul(s, f.phi_q), {2}, true), config.eps);
   state.set("C", c), state.set("s", s);
   return features_->out(div(num, den));

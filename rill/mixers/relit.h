@@ -57,6 +57,8 @@ class RelitMixer : public Mixer {
   bool constant_state() const override { return true; }
   double mixing_flops_per_token(int64_t context) const override;
 
+  const GatedFeatures& features() const { return *features_; }
+
   RelitConfig config;
 
  protected:
