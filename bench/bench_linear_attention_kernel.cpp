@@ -1,5 +1,6 @@
 // Gated-state op kernels (rill::cpu, f32): the recurrent and chunked forms of causal linear
-// attention, without decay and with a scalar decay g [B,H,T] whose gradient is wanted, forward
+// attention, without decay, with a scalar decay g [B,H,T] and with vector decays on both sides
+// (ga [B,H,T,Dk], gb [B,H,T,Dv], ReLiT's), their gradients wanted, forward
 // and forward+backward, at T = 256..16384 with B=1, H=4, Dk=64, Dv = 64 or 65 (65: a mixer's
 // normaliser column), chunk 64, on preallocated buffers (kernel time only: no autograd, no
 // output allocation).
@@ -17,6 +18,12 @@
 //                       decayed + 8 L Dk + L Dv + L(L+1) + 1.5 L^2 + 4 Dk Dv (rescaled rows of K,
 //                       Q, dQ, dK, dV, two masks, two decayed prefixes, and dg: 2 dots per row,
 //                       the straddling sums over the L x L block, a_c <D_c, S_c>).
+//   vector decays (both sides): every scan executes 6 flops a state element and token (the
+//             decay factor, the decay, the write, the read-out): recurrent forward 6 T Dk Dv,
+//             backward 4 scans, 24 T Dk Dv; chunked forward 6 T Dk Dv (each chunk's scan) +
+//             2 T Dk Dv (what each token sees of its chunk's start state, a GEMM), backward
+//             6 + 2 + 24 T Dk Dv (start states recomputed, the end-state gradients' GEMM, then
+//             the four scans per chunk). Epilogues and prefixes are not counted.
 // "GFLOP/s" is that count over the fastest iteration's time ("best_ms"), "peak_frac" its share
 // of a GEMM peak measured at start-up in the same process (a 1024^3 sgemm through rill::cpu::gemm
 // on every thread, best of 10; printed as gemm_peak_GFLOP/s), and "alg_GFLOP/s" one common count
@@ -25,7 +32,8 @@
 // time of an iteration (all threads): on a shared machine, with OMP_NUM_THREADS=1, the figure
 // least disturbed by other jobs.
 // Run: bench_linear_attention_kernel (OMP_NUM_THREADS=1 for one core); filter with e.g.
-// --benchmark_filter='^chunked/(decay/)?fwd\+bwd/T:4096'. Names: form[/decay]/pass/T:t/Dv:d.
+// --benchmark_filter='^chunked/(decay/|vector/)?fwd\+bwd/T:4096'. Names:
+// form[/decay|/vector]/pass/T:t/Dv:d.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -70,11 +78,17 @@ double process_cpu_seconds() {
 
 enum class Form { recurrent, chunked };
 enum class Pass { forward, both };
+enum class Decay { none, scalar, vector };
 
-double executed_flops(Form form, Pass pass, bool decay, int64_t t, int64_t dv_) {
+double executed_flops(Form form, Pass pass, Decay kind, int64_t t, int64_t dv_) {
   const double n = kB * kH, dk = kDk, dv = dv_;
+  const bool decay = kind == Decay::scalar;
   double fwd = 0, bwd = 0;
-  if (form == Form::recurrent) {
+  if (kind == Decay::vector) {
+    const double e = n * t * dk * dv;
+    fwd = form == Form::recurrent ? 6 * e : 8 * e;
+    bwd = form == Form::recurrent ? 24 * e : 32 * e;
+  } else if (form == Form::recurrent) {
     fwd = (decay ? 5 : 4) * n * t * dk * dv;
     bwd = decay ? n * t * (15 * dk * dv + 8 * dk + 2 * dv) : 12 * n * t * dk * dv;
   } else {
@@ -95,18 +109,25 @@ double algorithm_flops(Pass pass, int64_t t, int64_t dv) {
   return 4 * base + (pass == Pass::forward ? 0 : 10 * base);
 }
 
-void bm_linear_attention(benchmark::State& state, Form form, Pass pass, bool decay) {
+void bm_linear_attention(benchmark::State& state, Form form, Pass pass, Decay kind) {
+  const bool decay = kind == Decay::scalar;
   const int64_t t = state.range(0), dv = state.range(1), n = kB * kH;
   rill::GatedStateArgs a;
   a.q = Tensor::randn({n, t, kDk}, 1), a.k = Tensor::randn({n, t, kDk}, 2);
   a.v = Tensor::randn({n, t, dv}, 3), a.s0 = Tensor::randn({n, kDk, dv}, 4);
   // A data-dependent gate, log sigmoid-like: most steps keep 0.6-0.99 of the state.
   if (decay) a.g = Tensor::uniform({n, t}, -0.5, -0.01, 7);
+  if (kind == Decay::vector) {
+    a.ga = Tensor::uniform({n, t, kDk}, -0.5, -0.01, 8);
+    a.gb = Tensor::uniform({n, t, dv}, -0.5, -0.01, 9);
+  }
   Tensor dout = Tensor::randn({n, t, dv}, 5), dsf = Tensor::randn({n, kDk, dv}, 6);
   Tensor out = Tensor::zeros({n, t, dv}), sf = Tensor::zeros({n, kDk, dv});
   rill::GatedStateGrads gr{Tensor::zeros({n, t, kDk}), Tensor::zeros({n, t, kDk}),
                            Tensor::zeros({n, t, dv}), Tensor::zeros({n, kDk, dv}),
-                           decay ? Tensor::zeros({n, t}) : Tensor()};
+                           decay ? Tensor::zeros({n, t}) : Tensor(),
+                           kind == Decay::vector ? Tensor::zeros({n, t, kDk}) : Tensor(),
+                           kind == Decay::vector ? Tensor::zeros({n, t, dv}) : Tensor()};
   auto run = [&] {
     if (form == Form::recurrent)
       rill::cpu::linear_attention_recurrent_forward(a, out, sf);
@@ -134,7 +155,7 @@ void bm_linear_attention(benchmark::State& state, Form form, Pass pass, bool dec
     best = std::min(best, elapsed.count());
     best_cpu = std::min(best_cpu, process_cpu_seconds() - cpu0);
   }
-  const double gflops = executed_flops(form, pass, decay, t, dv) / best * 1e-9;
+  const double gflops = executed_flops(form, pass, kind, t, dv) / best * 1e-9;
   state.counters["best_ms"] = best * 1e3;
   state.counters["best_cpu_ms"] = best_cpu * 1e3;
   state.counters["GFLOP/s"] = gflops;
@@ -156,11 +177,15 @@ void register_all() {
     const char* name;
     Pass pass;
   } passes[] = {{"fwd", Pass::forward}, {"fwd+bwd", Pass::both}};
-  for (bool decay : {false, true})
+  const struct {
+    const char* name;
+    Decay kind;
+  } decays[] = {{"", Decay::none}, {"/decay", Decay::scalar}, {"/vector", Decay::vector}};
+  for (const auto& d : decays)
     for (const auto& p : passes)
       for (const auto& f : forms) {
-        const std::string name = std::string(f.name) + (decay ? "/decay" : "") + "/" + p.name;
-        benchmark::RegisterBenchmark(name.c_str(), bm_linear_attention, f.form, p.pass, decay)
+        const std::string name = std::string(f.name) + d.name + "/" + p.name;
+        benchmark::RegisterBenchmark(name.c_str(), bm_linear_attention, f.form, p.pass, d.kind)
             ->ArgsProduct({{256, 1024, 4096, 16384}, {64, 65}})
             ->ArgNames({"T", "Dv"})
             ->UseRealTime()

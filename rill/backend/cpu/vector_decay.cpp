@@ -118,29 +118,29 @@ void vscan_group(const VScan<T>& p, int64_t c0, int64_t width, T* S, T* o) {
       S[x * width + c] = p.init ? p.init[x * p.init_rs + (c0 + c) * p.init_cs] : T(0);
   for (int64_t j = 0; j < p.len; ++j) {
     const int64_t t = p.reverse ? p.len - 1 - j : j;
+    // An absent side is a row of ones with stride 0, so both pointers are always indexable;
+    // a reverse scan reads ones past the run's end.
     const bool past_end = p.shift > 0 && t + p.shift >= p.len;
     const T* rd = past_end ? p.ones : p.rdec + (t + p.shift) * p.ldr;
-    const T* cd = past_end ? p.ones : p.cdec + (t + p.shift) * p.ldc + (p.ldc ? c0 : 0);
+    const T* cd = (past_end ? p.ones : p.cdec + (t + p.shift) * p.ldc) + c0;
     const T* kt = p.key + t * p.ldk;
     const T* vt = p.val + t * p.ldv + c0;
     const T* qt = p.qry ? p.qry + t * p.ldq : nullptr;
     std::fill(o, o + width, T(0));
-    const bool rows_vary = !past_end && p.ldr != 0;
     for (int64_t x = 0; x < p.ds; ++x) {
       T* row = S + x * width;
-      const T r = rows_vary ? rd[x] : rd[0];
-      const T kx = kt[x], qx = qt ? qt[x] : T(0);
+      const T r = rd[x], kx = kt[x], qx = qt ? qt[x] : T(0);
       if (p.exclusive) {
 #pragma omp simd
         for (int64_t c = 0; c < width; ++c) {
-          const T s = r * cd[p.ldc || past_end ? c : 0] * row[c];
+          const T s = r * cd[c] * row[c];
           o[c] += qx * s;
           row[c] = s + kx * vt[c];
         }
       } else {
 #pragma omp simd
         for (int64_t c = 0; c < width; ++c) {
-          const T s = r * cd[p.ldc || past_end ? c : 0] * row[c] + kx * vt[c];
+          const T s = r * cd[c] * row[c] + kx * vt[c];
           o[c] += qx * s;
           row[c] = s;
         }
