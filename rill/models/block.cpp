@@ -65,8 +65,8 @@ Tensor Block::wire(const Tensor& x, Mix&& mix) {
   return x;
 }
 
-Tensor Block::forward(const Tensor& x, State* state) {
-  return wire(x, [&](const Tensor& n) { return mixer->forward(n, state); });
+Tensor Block::forward(const Tensor& x, State* state, const Tensor& resets) {
+  return wire(x, [&](const Tensor& n) { return mixer->forward_with_resets(n, state, resets); });
 }
 
 Tensor Block::step(const Tensor& x, State& state) {

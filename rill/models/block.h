@@ -34,7 +34,8 @@ struct BlockConfig {
 class Block : public nn::Module {
  public:
   Block(const BlockConfig& config, const nlohmann::json& mixer, uint64_t seed);
-  Tensor forward(const Tensor& x, State* state);  // x [B, T, D]
+  // x [B, T, D]; resets [B, T] (undefined = none) go to the mixer (Mixer::forward_with_resets).
+  Tensor forward(const Tensor& x, State* state, const Tensor& resets = Tensor());
   Tensor step(const Tensor& x, State& state);     // x [B, D], no tape
 
   BlockKind kind;

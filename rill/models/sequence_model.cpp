@@ -1,7 +1,9 @@
-// The model registry: type name -> factory, filled at static initialisation.
+// The model registry (type name -> factory, filled at static initialisation) and the default
+// handling of resets.
 #include "rill/models/sequence_model.h"
 
 #include "rill/core/registry.h"
+#include "rill/mixers/resets.h"
 
 namespace rill {
 
@@ -19,6 +21,25 @@ ModelRegistration::ModelRegistration(const std::string& type, ModelFactory facto
 }
 
 std::vector<std::string> registered_models() { return models().names(); }
+
+Tensor SequenceModel::forward_with_resets(const Tensor& x, State* state, const Tensor& resets) {
+  RILL_CHECK(!resets.defined(), "[model] this model type does not take resets inside a sequence");
+  return forward(x, state);
+}
+
+Tensor SequenceModel::step_with_resets(const Tensor& x_t, State& state, const Tensor& resets) {
+  if (resets.defined()) {
+    RILL_CHECK(x_t.defined() && x_t.dim() >= 1 && resets.dim() == 1 &&
+                   resets.size(0) == x_t.size(0),
+               "[model] step resets must be [B] = [{}], got {}", x_t.defined() ? x_t.size(0) : 0,
+               shape_str(resets.shape()));
+    const int64_t batch = x_t.size(0);
+    Tensor lanes = reset_mask(resets.reshape({batch, 1}), batch, 1, DType::f32, "model step")
+                       .view({batch});
+    state = reset_streams(state, init_state(batch), lanes, "model step");
+  }
+  return step(x_t, state);
+}
 
 std::shared_ptr<SequenceModel> make_model(const nlohmann::json& config, const ModelIO& io,
                                           uint64_t seed) {

@@ -3,6 +3,9 @@
 //   forward(x, state)  x [B, T] (i64 tokens) or [B, T, F] (real features) -> outputs [B, T, O];
 //                      reads the state when given and leaves the final state in it
 //   step(x_t, state)   one token per stream: x_t [B] or [B, F] -> [B, O]; never records a tape
+//   forward_with_resets(x, state, resets), step_with_resets(x_t, state, resets)
+//                      the same with episode boundaries: resets [B, T] (step: [B]) nonzero where a
+//                      stream starts afresh (its state before that token is a fresh one)
 //   info()             parameters, FLOPs per token, state bytes
 // A block stack (one mixer per block) is one implementation; models that are not built that way
 // (CRT, a block-recurrent stack, Transformer-XL) implement the same interface. Models register
@@ -41,6 +44,11 @@ class SequenceModel : public nn::Module {
  public:
   virtual State init_state(int64_t batch) const = 0;
   virtual Tensor forward(const Tensor& x, State* state) = 0;
+  // The default refuses resets (a model says how its layers take them); undefined = none.
+  virtual Tensor forward_with_resets(const Tensor& x, State* state, const Tensor& resets);
+  // Puts a fresh state into the streams that reset (resets.h: the state's tensors must be per
+  // stream), then steps.
+  Tensor step_with_resets(const Tensor& x_t, State& state, const Tensor& resets);
   Tensor step(const Tensor& x_t, State& state) {
     NoGradGuard no_grad;
     return step_impl(x_t, state);

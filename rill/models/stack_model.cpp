@@ -198,7 +198,7 @@ Tensor StackModel::head(const Tensor& h) const {
   return out_proj ? out_proj->forward(h) : matmul(h, embed->weight.transpose(0, 1));
 }
 
-Tensor StackModel::hidden(const Tensor& x, State* state) {
+Tensor StackModel::hidden(const Tensor& x, State* state, const Tensor& resets) {
   const int64_t want = embed ? 2 : 3;
   RILL_CHECK(x.defined() && x.dim() == want, "[stack] forward expects {}, got {}",
              embed ? "ids [B, T]" : "x [B, T, F]",
@@ -208,16 +208,20 @@ Tensor StackModel::hidden(const Tensor& x, State* state) {
     if (state) {
       const std::string p = "layers." + std::to_string(i);
       State s = state->sub(p);
-      h = blocks[i]->forward(h, &s);
+      h = blocks[i]->forward(h, &s, resets);
       state->insert(p, s);
     } else {
-      h = blocks[i]->forward(h, nullptr);
+      h = blocks[i]->forward(h, nullptr, resets);
     }
   }
   return final_norm->forward(h);
 }
 
 Tensor StackModel::forward(const Tensor& x, State* state) { return head(hidden(x, state)); }
+
+Tensor StackModel::forward_with_resets(const Tensor& x, State* state, const Tensor& resets) {
+  return head(hidden(x, state, resets));
+}
 
 Tensor StackModel::step_impl(const Tensor& x_t, State& state) {
   const int64_t want = embed ? 1 : 2;

@@ -50,8 +50,9 @@ class StackModel : public SequenceModel {
   State init_state(int64_t batch) const override;  // layer i's state under "layers.i"
   // ids [B, T] (i64) or x [B, T, F] -> [B, T, O]
   Tensor forward(const Tensor& x, State* state) override;
+  Tensor forward_with_resets(const Tensor& x, State* state, const Tensor& resets) override;
   // The last hidden states before the head, [B, T, D] (after the final norm).
-  Tensor hidden(const Tensor& x, State* state);
+  Tensor hidden(const Tensor& x, State* state, const Tensor& resets = Tensor());
   Tensor head(const Tensor& h) const;  // [..., D] -> [..., O]
   ModelInfo info(int64_t context) const override;
   const ModelIO& io() const override { return config.io; }
