@@ -45,19 +45,25 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "rill/backend/cpu/gated_state_util.h"
 #include "rill/backend/cpu/gemm.h"
+#include "rill/backend/cpu/isa.h"
+
+// The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#ifndef VD_BLOCK
+#define VD_BLOCK 3
+#endif
 
 namespace rill::cpu {
 
 namespace {
 
 using namespace gated_state;
-
-// Columns per unit of a scan: a row of 64 f32 is 4 AVX-512 vectors.
-constexpr int64_t kGroup = 64;
 
 // exp of log-decays [N, T, D] as factors [N, T+1, D] with a row of ones at T; an absent decay
 // becomes a row of ones read with row stride 0.
@@ -90,7 +96,7 @@ Factors<T> factors_of(const Tensor& g, int64_t n, int64_t len, int64_t d) {
   return f;
 }
 
-// One scan over len tokens of a slab S [ds, dw] (see the file comment). Token t (0-based in the
+// One scan over len tokens of a slab S [ds, dw]. Token t (0-based in the
 // run; reverse runs go from len-1 down) reads row t of key [., ds], val [., dw], qry [., ds],
 // its row factors rdec + (t + shift) * ldr [ds] and column factors cdec + (t + shift) * ldc
 // [dw]; a reverse scan reads the next token's factors (shift 1), and 1 past the run's end.
@@ -111,61 +117,238 @@ struct VScan {
   int64_t fin_rs = 0, fin_cs = 0;
 };
 
+// The scan's kernel, as linear_attention.cpp's scan_group: a group of columns is NB vectors
+// (GCC vector types, AVX-512 or AVX2, chosen at run time), and NT tokens share each load and
+// store of a state row, their values, column factors and readouts held in registers. Per state
+// element and token, always in this order (lane-wise, so a column's result does not depend on
+// its group, its lane or the vector width):
+//   m = r * cd;  inclusive: s = m * s + k * v, o += q * s;  exclusive: s = m * s, o += q * s,
+//   s += k * v  (r the row factor, cd the column factor).
+template <class V, class T>
+[[gnu::always_inline]] inline V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V, class T>
+[[gnu::always_inline]] inline void vstore(T* p, const V& v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+// The first n (<= lanes) elements at p, the rest zero: a ragged group computes on zeros in its
+// spare lanes and never writes them back.
+template <class V, class T>
+[[gnu::always_inline]] inline V vload_part(const T* p, int n) {
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  if (n >= kLanes) return vload<V>(p);
+  V v{};
+  for (int i = 0; i < kLanes; ++i)
+    if (i < n) v[i] = p[i];
+  return v;
+}
+template <class V, class T>
+[[gnu::always_inline]] inline void vstore_part(T* p, const V& v, int n) {
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  if (n >= kLanes) return vstore(p, v);
+  for (int i = 0; i < kLanes; ++i)
+    if (i < n) p[i] = v[i];
+}
+
+// Token t's row and column factors (see VScan: shifted, ones past the end).
 template <class T>
-void vscan_group(const VScan<T>& p, int64_t c0, int64_t width, T* S, T* o) {
-  for (int64_t x = 0; x < p.ds; ++x)
-    for (int64_t c = 0; c < width; ++c)
-      S[x * width + c] = p.init ? p.init[x * p.init_rs + (c0 + c) * p.init_cs] : T(0);
-  for (int64_t j = 0; j < p.len; ++j) {
-    const int64_t t = p.reverse ? p.len - 1 - j : j;
-    // An absent side is a row of ones with stride 0, so both pointers are always indexable;
-    // a reverse scan reads ones past the run's end.
-    const bool past_end = p.shift > 0 && t + p.shift >= p.len;
-    const T* rd = past_end ? p.ones : p.rdec + (t + p.shift) * p.ldr;
-    const T* cd = (past_end ? p.ones : p.cdec + (t + p.shift) * p.ldc) + c0;
-    const T* kt = p.key + t * p.ldk;
-    const T* vt = p.val + t * p.ldv + c0;
-    const T* qt = p.qry ? p.qry + t * p.ldq : nullptr;
-    std::fill(o, o + width, T(0));
-    for (int64_t x = 0; x < p.ds; ++x) {
-      T* row = S + x * width;
-      const T r = rd[x], kx = kt[x], qx = qt ? qt[x] : T(0);
-      if (p.exclusive) {
-#pragma omp simd
-        for (int64_t c = 0; c < width; ++c) {
-          const T s = r * cd[c] * row[c];
-          o[c] += qx * s;
-          row[c] = s + kx * vt[c];
-        }
-      } else {
-#pragma omp simd
-        for (int64_t c = 0; c < width; ++c) {
-          const T s = r * cd[c] * row[c] + kx * vt[c];
-          o[c] += qx * s;
-          row[c] = s;
+[[gnu::always_inline]] inline const T* row_factors(const VScan<T>& p, int64_t t) {
+  return p.shift > 0 && t + p.shift >= p.len ? p.ones : p.rdec + (t + p.shift) * p.ldr;
+}
+template <class T>
+[[gnu::always_inline]] inline const T* col_factors(const VScan<T>& p, int64_t t) {
+  return p.shift > 0 && t + p.shift >= p.len ? p.ones : p.cdec + (t + p.shift) * p.ldc;
+}
+
+// NT tokens (indices tok[]) through the slab S [ds, NB * lanes] of columns [c0, c0 + width).
+template <bool Excl, bool Read, class T, class V, int NB, int NT>
+[[gnu::always_inline]] inline void vscan_tokens(const VScan<T>& p, const int64_t* tok, int64_t c0,
+                                                int width, T* S) {
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  constexpr int64_t lds = NB * kLanes;
+  V vv[NT][NB], cd[NT][NB], o[NT][NB];
+  const T* rd[NT];
+  const T* kr[NT];
+  const T* qr[NT];
+  for (int t = 0; t < NT; ++t) {
+    rd[t] = row_factors(p, tok[t]);
+    kr[t] = p.key + tok[t] * p.ldk;
+    qr[t] = Read ? p.qry + tok[t] * p.ldq : nullptr;
+    const T* cp = col_factors(p, tok[t]) + c0;
+    const T* vp = p.val + tok[t] * p.ldv + c0;
+    for (int j = 0; j < NB; ++j) {
+      vv[t][j] = vload_part<V>(vp + j * kLanes, width - j * kLanes);
+      cd[t][j] = vload_part<V>(cp + j * kLanes, width - j * kLanes);
+      o[t][j] = V{};
+    }
+  }
+  for (int64_t x = 0; x < p.ds; ++x) {
+    V s[NB];
+    for (int j = 0; j < NB; ++j) s[j] = vload<V>(S + x * lds + j * kLanes);
+    for (int t = 0; t < NT; ++t) {
+      const T r = rd[t][x], kx = kr[t][x];
+      const T qx = Read ? qr[t][x] : T(0);
+      for (int j = 0; j < NB; ++j) {
+        const V m = r * cd[t][j];
+        if constexpr (Excl) {
+          s[j] = m * s[j];
+          if constexpr (Read) o[t][j] += qx * s[j];
+          s[j] += kx * vv[t][j];
+        } else {
+          s[j] = m * s[j] + kx * vv[t][j];
+          if constexpr (Read) o[t][j] += qx * s[j];
         }
       }
     }
-    if (qt) std::copy(o, o + width, p.out + t * p.ldo + c0);
+    for (int j = 0; j < NB; ++j) vstore(S + x * lds + j * kLanes, s[j]);
   }
+  if constexpr (Read)
+    for (int t = 0; t < NT; ++t)
+      for (int j = 0; j < NB; ++j)
+        vstore_part(p.out + tok[t] * p.ldo + c0 + j * kLanes, o[t][j], width - j * kLanes);
+}
+
+// Tokens this far ahead are prefetched (their key, query, value and factor rows).
+constexpr int64_t kPrefetch = 32;
+
+template <class T>
+[[gnu::always_inline]] inline void prefetch_row(const T* p, int64_t n) {
+  for (int64_t x = 0; x < n; x += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(p + x);
+}
+template <class T>
+[[gnu::always_inline]] inline void prefetch_token(const VScan<T>& p, int64_t t, int64_t c0,
+                                                  int width) {
+  prefetch_row(p.key + t * p.ldk, p.ds);
+  if (p.qry) prefetch_row(p.qry + t * p.ldq, p.ds);
+  prefetch_row(p.val + t * p.ldv + c0, width);
+  prefetch_row(row_factors(p, t), p.ds);
+  prefetch_row(col_factors(p, t) + c0, width);
+}
+
+// Tokens per pass over the state.
+constexpr int kBlock = VD_BLOCK;
+
+template <bool Excl, bool Read, class T, class V, int NB, int NT>
+[[gnu::always_inline]] inline void vscan_tail(const VScan<T>& p, const int64_t* tok, int rest,
+                                              int64_t c0, int width, T* S) {
+  if constexpr (NT > 0) {
+    if (rest == NT)
+      vscan_tokens<Excl, Read, T, V, NB, NT>(p, tok, c0, width, S);
+    else
+      vscan_tail<Excl, Read, T, V, NB, NT - 1>(p, tok, rest, c0, width, S);
+  }
+}
+
+// The whole scan for columns [c0, c0 + width), width <= NB * lanes, with slab scratch S.
+template <bool Excl, bool Read, class T, class V, int NB>
+[[gnu::always_inline]] inline void vscan_group(const VScan<T>& p, int64_t c0, int width, T* S) {
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  constexpr int64_t lds = NB * kLanes;
+  for (int64_t x = 0; x < p.ds; ++x)
+    for (int64_t c = 0; c < lds; ++c)
+      S[x * lds + c] = (c < width && p.init) ? p.init[x * p.init_rs + (c0 + c) * p.init_cs] : T(0);
+  int64_t tok[kBlock];
+  auto index = [&](int64_t j) { return p.reverse ? p.len - 1 - j : j; };
+  int64_t i = 0;
+  for (; i + kBlock <= p.len; i += kBlock) {
+    for (int t = 0; t < kBlock; ++t) tok[t] = index(i + t);
+    if (i + kPrefetch + kBlock <= p.len)
+      for (int t = 0; t < kBlock; ++t) prefetch_token(p, index(i + kPrefetch + t), c0, width);
+    vscan_tokens<Excl, Read, T, V, NB, kBlock>(p, tok, c0, width, S);
+  }
+  const int rest = static_cast<int>(p.len - i);
+  for (int t = 0; t < rest; ++t) tok[t] = index(i + t);
+  vscan_tail<Excl, Read, T, V, NB, kBlock - 1>(p, tok, rest, c0, width, S);
   if (p.fin)
     for (int64_t x = 0; x < p.ds; ++x)
-      for (int64_t c = 0; c < width; ++c)
-        p.fin[x * p.fin_rs + (c0 + c) * p.fin_cs] = S[x * width + c];
+      for (int c = 0; c < width; ++c) p.fin[x * p.fin_rs + (c0 + c) * p.fin_cs] = S[x * lds + c];
+}
+
+template <class T, int Bytes>
+struct VecOf;
+template <>
+struct VecOf<float, 32> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct VecOf<float, 64> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct VecOf<double, 32> {
+  typedef double type __attribute__((vector_size(32)));
+};
+template <>
+struct VecOf<double, 64> {
+  typedef double type __attribute__((vector_size(64)));
+};
+
+// At most 4 vectors a group with AVX-512 (64 f32 columns), 2 with AVX2's 16 registers.
+constexpr int kMaxVectorsAvx512 = 4, kMaxVectorsAvx2 = 2;
+
+template <bool Excl, bool Read, class T, class V, int MaxNB>
+[[gnu::always_inline]] inline void vscan_width(const VScan<T>& p, int64_t c0, int width, T* S) {
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  switch ((width + kLanes - 1) / kLanes) {
+    case 1:
+      vscan_group<Excl, Read, T, V, 1>(p, c0, width, S);
+      break;
+    case 2:
+      vscan_group<Excl, Read, T, V, 2>(p, c0, width, S);
+      break;
+    case 3:
+      if constexpr (MaxNB >= 3) vscan_group<Excl, Read, T, V, 3>(p, c0, width, S);
+      break;
+    case 4:
+      if constexpr (MaxNB >= 4) vscan_group<Excl, Read, T, V, 4>(p, c0, width, S);
+      break;
+    default:
+      break;
+  }
+}
+
+template <class T, class V, int MaxNB>
+[[gnu::always_inline]] inline void vscan_any(const VScan<T>& p, int64_t c0, int width, T* S) {
+  if (p.exclusive) {
+    if (p.qry)
+      vscan_width<true, true, T, V, MaxNB>(p, c0, width, S);
+    else
+      vscan_width<true, false, T, V, MaxNB>(p, c0, width, S);
+  } else {
+    if (p.qry)
+      vscan_width<false, true, T, V, MaxNB>(p, c0, width, S);
+    else
+      vscan_width<false, false, T, V, MaxNB>(p, c0, width, S);
+  }
+}
+
+template <class T>
+void vscan_avx2(const VScan<T>& p, int64_t c0, int width, T* S) {
+  vscan_any<T, typename VecOf<T, 32>::type, kMaxVectorsAvx2>(p, c0, width, S);
+}
+template <class T>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_avx512(
+    const VScan<T>& p, int64_t c0, int width, T* S) {
+  vscan_any<T, typename VecOf<T, 64>::type, kMaxVectorsAvx512>(p, c0, width, S);
 }
 
 // Every scan, split into groups of columns, all (scan, group) units in parallel; groups narrow
 // while there are fewer units than threads (a column's result does not depend on its group).
 template <class T>
 void run_vscans(const std::vector<VScan<T>>& scans) {
+  const bool wide = simd_level() >= SimdLevel::avx512;
+  const int64_t lanes = (wide ? 64 : 32) / static_cast<int64_t>(sizeof(T));
   const int threads = omp_get_max_threads();
-  int64_t gw = kGroup, work = 0, max_ds = 0;
+  int64_t gw = lanes * (wide ? kMaxVectorsAvx512 : kMaxVectorsAvx2), work = 0, max_ds = 0;
   auto count_units = [&](int64_t g) {
     int64_t n = 0;
     for (const VScan<T>& p : scans) n += (p.dw + g - 1) / g;
     return n;
   };
-  while (gw > 16 && count_units(gw) < threads) gw /= 2;
+  while (gw > lanes && count_units(gw) < threads) gw /= 2;
   struct Unit {
     int64_t scan, col;
   };
@@ -177,15 +360,19 @@ void run_vscans(const std::vector<VScan<T>>& scans) {
   }
   const int64_t nu = static_cast<int64_t>(units.size());
   if (nu == 0) return;
-  const int64_t slab = (max_ds + 1) * gw;
+  const int64_t slab = std::max<int64_t>(1, max_ds * gw);
   Tensor scratch = Tensor::empty({threads, slab}, dtype_of<T>);
   T* sp = scratch.data<T>();
 #pragma omp parallel for schedule(dynamic, 1) if (nu > 1 && work > kParallelMinWork)
   for (int64_t u = 0; u < nu; ++u) {
     const VScan<T>& p = scans[units[u].scan];
-    const int64_t c = units[u].col, width = std::min(gw, p.dw - c);
+    const int64_t c = units[u].col;
+    const int width = static_cast<int>(std::min(gw, p.dw - c));
     T* S = sp + omp_get_thread_num() * slab;
-    vscan_group(p, c, width, S + gw, S);  // o first, then the slab
+    if (wide)
+      vscan_avx512<T>(p, c, width, S);
+    else
+      vscan_avx2<T>(p, c, width, S);
   }
 }
 
