@@ -325,6 +325,87 @@ template <class T, class V, int MaxNB>
   }
 }
 
+// A few last columns (a value size of 64 + 1, the normaliser's column) would each cost a whole
+// vector per state row in the row kernel, mostly spare lanes; they run here instead, each column
+// of the slab a vector over its rows: per token s = m * s + k v (same per-element operations as
+// the row kernel, m = r * cd), the readout q . s summed over the rows by lanes of one 64-byte
+// block, the lanes then in order (so the same bits with either vector width). Which columns are
+// tail columns depends only on dw (tail_columns), never on the grouping or thread count.
+constexpr int64_t kTailMax = 4;
+int64_t tail_columns(int64_t dw) {
+  const int64_t r = dw % 16;
+  return dw > 16 && r <= kTailMax ? r : 0;
+}
+
+template <bool Excl, bool Read, class T, class V>
+[[gnu::always_inline]] inline void vscan_cols(const VScan<T>& p, int64_t c0, int64_t ncols,
+                                              T* S) {
+  constexpr int kLanes = sizeof(V) / sizeof(T), kW = 64 / sizeof(T), kNV = kW / kLanes;
+  const int64_t dsp = (p.ds + kW - 1) / kW * kW;  // rows padded to whole blocks (zeros)
+  for (int64_t i = 0; i < ncols; ++i)
+    for (int64_t x = 0; x < dsp; ++x)
+      S[i * dsp + x] =
+          (x < p.ds && p.init) ? p.init[x * p.init_rs + (c0 + i) * p.init_cs] : T(0);
+  for (int64_t j = 0; j < p.len; ++j) {
+    const int64_t t = p.reverse ? p.len - 1 - j : j;
+    const T* rd = row_factors(p, t);
+    const T* cd = col_factors(p, t) + c0;
+    const T* kt = p.key + t * p.ldk;
+    const T* qt = Read ? p.qry + t * p.ldq : nullptr;
+    const T* vt = p.val + t * p.ldv + c0;
+    for (int64_t i = 0; i < ncols; ++i) {
+      T* sc = S + i * dsp;
+      const T cdi = cd[i], vi = vt[i];
+      V acc[kNV];
+      for (int u = 0; u < kNV; ++u) acc[u] = V{};
+      for (int64_t xb = 0; xb < dsp; xb += kW)
+        for (int u = 0; u < kNV; ++u) {
+          const int64_t x = xb + u * kLanes;
+          const int n = static_cast<int>(std::min<int64_t>(kLanes, p.ds - x));
+          if (n <= 0) continue;
+          const V r = vload_part<V>(rd + x, n), k = vload_part<V>(kt + x, n);
+          V sv = vload<V>(sc + x);
+          const V m = r * cdi;
+          if constexpr (Excl) {
+            sv = m * sv;
+            if constexpr (Read) acc[u] += vload_part<V>(qt + x, n) * sv;
+            sv += k * vi;
+          } else {
+            sv = m * sv + k * vi;
+            if constexpr (Read) acc[u] += vload_part<V>(qt + x, n) * sv;
+          }
+          vstore(sc + x, sv);
+        }
+      if constexpr (Read) {
+        T lanes[kW];
+        for (int u = 0; u < kNV; ++u) vstore(lanes + u * kLanes, acc[u]);
+        T o = 0;
+        for (int l = 0; l < kW; ++l) o += lanes[l];
+        p.out[t * p.ldo + c0 + i] = o;
+      }
+    }
+  }
+  if (p.fin)
+    for (int64_t i = 0; i < ncols; ++i)
+      for (int64_t x = 0; x < p.ds; ++x) p.fin[x * p.fin_rs + (c0 + i) * p.fin_cs] = S[i * dsp + x];
+}
+
+template <class T, class V>
+[[gnu::always_inline]] inline void vscan_cols_any(const VScan<T>& p, int64_t c0, int64_t ncols,
+                                                  T* S) {
+  if (p.exclusive) {
+    if (p.qry)
+      vscan_cols<true, true, T, V>(p, c0, ncols, S);
+    else
+      vscan_cols<true, false, T, V>(p, c0, ncols, S);
+  } else {
+    if (p.qry)
+      vscan_cols<false, true, T, V>(p, c0, ncols, S);
+    else
+      vscan_cols<false, false, T, V>(p, c0, ncols, S);
+  }
+}
+
 template <class T>
 void vscan_avx2(const VScan<T>& p, int64_t c0, int width, T* S) {
   vscan_any<T, typename VecOf<T, 32>::type, kMaxVectorsAvx2>(p, c0, width, S);
@@ -334,9 +415,19 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_avx512(
     const VScan<T>& p, int64_t c0, int width, T* S) {
   vscan_any<T, typename VecOf<T, 64>::type, kMaxVectorsAvx512>(p, c0, width, S);
 }
+template <class T>
+void vscan_cols_avx2(const VScan<T>& p, int64_t c0, int64_t ncols, T* S) {
+  vscan_cols_any<T, typename VecOf<T, 32>::type>(p, c0, ncols, S);
+}
+template <class T>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_cols_avx512(
+    const VScan<T>& p, int64_t c0, int64_t ncols, T* S) {
+  vscan_cols_any<T, typename VecOf<T, 64>::type>(p, c0, ncols, S);
+}
 
-// Every scan, split into groups of columns, all (scan, group) units in parallel; groups narrow
-// while there are fewer units than threads (a column's result does not depend on its group).
+// Every scan, split into groups of columns (and its tail columns, one unit), all units in
+// parallel; groups narrow while there are fewer units than threads (a column's result does not
+// depend on its group).
 template <class T>
 void run_vscans(const std::vector<VScan<T>>& scans) {
   const bool wide = simd_level() >= SimdLevel::avx512;
@@ -345,30 +436,44 @@ void run_vscans(const std::vector<VScan<T>>& scans) {
   int64_t gw = lanes * (wide ? kMaxVectorsAvx512 : kMaxVectorsAvx2), work = 0, max_ds = 0;
   auto count_units = [&](int64_t g) {
     int64_t n = 0;
-    for (const VScan<T>& p : scans) n += (p.dw + g - 1) / g;
+    for (const VScan<T>& p : scans) {
+      const int64_t tail = tail_columns(p.dw);
+      n += (p.dw - tail + g - 1) / g + (tail > 0);
+    }
     return n;
   };
   while (gw > lanes && count_units(gw) < threads) gw /= 2;
   struct Unit {
-    int64_t scan, col;
+    int64_t scan, col, tail;  // tail: a unit of tail columns, this many
   };
   std::vector<Unit> units;
   for (size_t s = 0; s < scans.size(); ++s) {
-    for (int64_t c = 0; c < scans[s].dw; c += gw) units.push_back({int64_t(s), c});
+    const int64_t tail = tail_columns(scans[s].dw), main = scans[s].dw - tail;
+    for (int64_t c = 0; c < main; c += gw) units.push_back({int64_t(s), c, 0});
+    if (tail > 0) units.push_back({int64_t(s), main, tail});
     work += scans[s].len * scans[s].ds * scans[s].dw;
     max_ds = std::max(max_ds, scans[s].ds);
   }
   const int64_t nu = static_cast<int64_t>(units.size());
   if (nu == 0) return;
-  const int64_t slab = std::max<int64_t>(1, max_ds * gw);
+  const int64_t block = 64 / static_cast<int64_t>(sizeof(T));
+  const int64_t slab = std::max<int64_t>(
+      {1, max_ds * gw, kTailMax * ((max_ds + block - 1) / block * block)});
   Tensor scratch = Tensor::empty({threads, slab}, dtype_of<T>);
   T* sp = scratch.data<T>();
 #pragma omp parallel for schedule(dynamic, 1) if (nu > 1 && work > kParallelMinWork)
   for (int64_t u = 0; u < nu; ++u) {
     const VScan<T>& p = scans[units[u].scan];
     const int64_t c = units[u].col;
-    const int width = static_cast<int>(std::min(gw, p.dw - c));
     T* S = sp + omp_get_thread_num() * slab;
+    if (units[u].tail > 0) {
+      if (wide)
+        vscan_cols_avx512<T>(p, c, units[u].tail, S);
+      else
+        vscan_cols_avx2<T>(p, c, units[u].tail, S);
+      continue;
+    }
+    const int width = static_cast<int>(std::min(gw, p.dw - tail_columns(p.dw) - c));
     if (wide)
       vscan_avx512<T>(p, c, width, S);
     else
