@@ -726,13 +726,12 @@ std::vector<Segment<T>> chunk_segments(const Chunks<T>& ch, T* states) {
 
 // Every chunk's start state in states [n*nc, Dk, Dv] (and s_final when sf is given): each
 // chunk's own end state from a zero start (with its outputs when out is given), then the prefix.
+// wa, wb: the chunks' decays (chunk_side_factors; undefined when absent).
 template <class T>
 void chunk_start_states(const GatedStateArgs& a, const Chunks<T>& ch, const Factors<T>& fa,
-                        const Factors<T>& fb, T* states, T* out, T* sf) {
+                        const Factors<T>& fb, const Tensor& wa, const Tensor& wb, T* states,
+                        T* out, T* sf) {
   forward_segments(a, fa, fb, chunk_segments(ch, states), out);
-  Tensor wa, sa, wb, sb;
-  chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
-  chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
   const T* s0 = a.s0.defined() ? a.s0.data<T>() : nullptr;
 #pragma omp parallel num_threads(ch.threads())
   chunk_prefix(ch, states, static_cast<const T*>(nullptr), s0, sf, false,
@@ -749,10 +748,10 @@ void chunked_forward_impl(const GatedStateArgs& a, int64_t chunk, const Tensor& 
   Tensor states_t = Tensor::empty({std::max<int64_t>(1, units * sz)}, dtype_of<T>);
   T* states = states_t.data<T>();
   T* out = out_.data<T>();
-  chunk_start_states(a, ch, fa, fb, states, out, sf.data<T>());
   Tensor wa, sa, wb, sb;
   chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
   chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
+  chunk_start_states(a, ch, fa, fb, wa, wb, states, out, sf.data<T>());
   const T* q = a.q.data<T>();
   const int threads = ch.threads();
   Tensor scratch = Tensor::empty({threads, ch.c * (ch.dk + ch.dv)}, dtype_of<T>);
@@ -784,10 +783,11 @@ void chunked_backward_impl(const GatedStateArgs& a, const Tensor& dout_t, const 
   Tensor states_t = Tensor::empty({std::max<int64_t>(1, 2 * units * sz)}, dtype_of<T>);
   T* states = states_t.data<T>();    // S_c, chunk starts
   T* dstates = states + units * sz;  // D_c = dL/dS_{c+1}, chunk ends
-  chunk_start_states(a, ch, fa, fb, states, static_cast<T*>(nullptr), static_cast<T*>(nullptr));
   Tensor wa, sa, wb, sb;
   chunk_side_factors(ch, a.ga, ch.dk, wa, sa);
   chunk_side_factors(ch, a.gb, ch.dv, wb, sb);
+  chunk_start_states(a, ch, fa, fb, wa, wb, states, static_cast<T*>(nullptr),
+                     static_cast<T*>(nullptr));
   const T* q = a.q.data<T>();
   const T* dout = dout_t.data<T>();
   const int threads = ch.threads();
