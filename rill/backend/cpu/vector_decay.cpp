@@ -46,6 +46,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "rill/backend/cpu/gated_state_util.h"
@@ -57,6 +58,9 @@
 
 #ifndef VD_BLOCK
 #define VD_BLOCK 3
+#endif
+#ifndef VD_FUSE
+#define VD_FUSE 1
 #endif
 
 namespace rill::cpu {
@@ -131,6 +135,12 @@ struct VScan {
   int64_t init_rs = 0, init_cs = 0;
   T* fin = nullptr;  // the final slab, same addressing; null = not wanted
   int64_t fin_rs = 0, fin_cs = 0;
+  // A second readout along the rows (fused scans, exclusive only): hout [., ds] gets
+  // (D ⊙ S_prev) hqry_t, hqry [., dw]. Null: none.
+  const T* hqry = nullptr;
+  int64_t ldh = 0;
+  T* hout = nullptr;
+  int64_t ldho = 0;
 };
 
 // The scan's kernel, as linear_attention.cpp's scan_group: a group of columns is NB vectors
@@ -441,6 +451,118 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_cols_av
   vscan_cols_any<T, typename VecOf<T, 64>::type>(p, c0, ncols, S);
 }
 
+// Fused scans: the backward's two exclusive scans of one state in its two layouts (dq' and out'
+// of S, dk' and dv' of U) as one scan of the [Dv, Dk] layout with a second readout along the
+// rows, (D ⊙ S_prev) hqry_t, one token per pass over the state. A row's readout is summed lane-
+// wise over the row's vectors (in order), then over the lanes by a fixed tree, L rows at a time
+// (L the lanes): so a whole row is one unit, whatever the thread count. Used with AVX-512 for
+// rows of at most 4 vectors (fuses()); otherwise the two scans run apart.
+
+// The lane sums of L vectors v[0..L) as one vector: lane i = the sum of v[i]'s lanes. Pairs of
+// neighbours are folded (each row's lanes halved) until each row has one lane.
+template <class V, class T>
+[[gnu::always_inline]] inline V lane_sums(V* v) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef I IV __attribute__((vector_size(sizeof(V))));
+  int n = L;
+  for (int h = L; h > 1; h /= 2) {  // h: each row's lanes in a vector
+    IV lo, hi;
+    for (int j = 0; j < 2 * L / h; ++j)
+      for (int i = 0; i < h / 2; ++i) {
+        const I src = j < L / h ? I(j * h + i) : I(L + (j - L / h) * h + i);
+        lo[j * (h / 2) + i] = src;
+        hi[j * (h / 2) + i] = src + h / 2;
+      }
+    for (int q = 0; q < n / 2; ++q)
+      v[q] = __builtin_shuffle(v[2 * q], v[2 * q + 1], lo) +
+             __builtin_shuffle(v[2 * q], v[2 * q + 1], hi);
+    n /= 2;
+  }
+  return v[0];
+}
+
+template <class T, class V, int NB>
+[[gnu::always_inline]] inline void vscan_fused_group(const VScan<T>& p, T* S) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  constexpr int64_t lds = NB * L;
+  const int width = static_cast<int>(p.dw);
+  for (int64_t x = 0; x < p.ds; ++x)
+    for (int64_t c = 0; c < lds; ++c)
+      S[x * lds + c] = (c < width && p.init) ? p.init[x * p.init_rs + c * p.init_cs] : T(0);
+  for (int64_t j = 0; j < p.len; ++j) {
+    const int64_t t = p.reverse ? p.len - 1 - j : j;
+    const T* rd = row_factors(p, t);
+    const T* cp = col_factors(p, t);
+    const T* kt = p.key + t * p.ldk;
+    const T* qt = p.qry + t * p.ldq;
+    const T* vp = p.val + t * p.ldv;
+    const T* hp = p.hqry + t * p.ldh;
+    T* ho = p.hout + t * p.ldho;
+    V vv[NB], cd[NB], hq[NB], o[NB];
+    for (int b = 0; b < NB; ++b) {
+      vv[b] = vload_part<V>(vp + b * L, width - b * L);
+      cd[b] = vload_part<V>(cp + b * L, width - b * L);
+      hq[b] = vload_part<V>(hp + b * L, width - b * L);
+      o[b] = V{};
+    }
+    for (int64_t xb = 0; xb < p.ds; xb += L) {
+      const int rows = static_cast<int>(std::min<int64_t>(L, p.ds - xb));
+      V h[L];
+      for (int i = 0; i < L; ++i) {
+        h[i] = V{};
+        if (i >= rows) continue;
+        const int64_t x = xb + i;
+        T* row = S + x * lds;
+        const T r = rd[x], kx = kt[x], qx = qt[x];
+        for (int b = 0; b < NB; ++b) {
+          V sv = vload<V>(row + b * L);
+          sv = (r * cd[b]) * sv;
+          o[b] += qx * sv;
+          h[i] += sv * hq[b];
+          sv += kx * vv[b];
+          vstore(row + b * L, sv);
+        }
+      }
+      vstore_part(ho + xb, lane_sums<V, T>(h), rows);
+    }
+    for (int b = 0; b < NB; ++b) vstore_part(p.out + t * p.ldo + b * L, o[b], width - b * L);
+  }
+  if (p.fin)
+    for (int64_t x = 0; x < p.ds; ++x)
+      for (int c = 0; c < width; ++c) p.fin[x * p.fin_rs + c * p.fin_cs] = S[x * lds + c];
+}
+
+template <class T>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_fused_avx512(
+    const VScan<T>& p, T* S) {
+  using V = typename VecOf<T, 64>::type;
+  constexpr int L = sizeof(V) / sizeof(T);
+  switch ((p.dw + L - 1) / L) {
+    case 1:
+      vscan_fused_group<T, V, 1>(p, S);
+      break;
+    case 2:
+      vscan_fused_group<T, V, 2>(p, S);
+      break;
+    case 3:
+      vscan_fused_group<T, V, 3>(p, S);
+      break;
+    case 4:
+      vscan_fused_group<T, V, 4>(p, S);
+      break;
+    default:
+      break;
+  }
+}
+
+// Whether a [ds, dw] pair of scans runs fused (a whole row in at most 4 AVX-512 vectors).
+template <class T>
+bool fuses(int64_t dw) {
+  return VD_FUSE && simd_level() >= SimdLevel::avx512 &&
+         dw <= kMaxVectorsAvx512 * 64 / static_cast<int64_t>(sizeof(T));
+}
+
 // Every scan, split into groups of columns (and its tail columns, one unit), all units in
 // parallel; groups narrow while there are fewer units than threads (a column's result does not
 // depend on its group).
@@ -453,28 +575,35 @@ void run_vscans(const std::vector<VScan<T>>& scans) {
   auto count_units = [&](int64_t g) {
     int64_t n = 0;
     for (const VScan<T>& p : scans) {
-      const int64_t tail = tail_columns(p.dw);
-      n += (p.dw - tail + g - 1) / g + (tail > 0);
+      const int64_t tail = p.hout ? 0 : tail_columns(p.dw);
+      n += p.hout ? 1 : (p.dw - tail + g - 1) / g + (tail > 0);
     }
     return n;
   };
   while (gw > lanes && count_units(gw) < threads) gw /= 2;
   struct Unit {
-    int64_t scan, col, tail;  // tail: a unit of tail columns, this many
+    int64_t scan, col, tail;  // tail: a unit of tail columns, this many; -1: a fused scan
   };
   std::vector<Unit> units;
+  bool fused = false;
   for (size_t s = 0; s < scans.size(); ++s) {
-    const int64_t tail = tail_columns(scans[s].dw), main = scans[s].dw - tail;
-    for (int64_t c = 0; c < main; c += gw) units.push_back({int64_t(s), c, 0});
-    if (tail > 0) units.push_back({int64_t(s), main, tail});
+    if (scans[s].hout) {  // a fused scan: one unit, the whole row
+      units.push_back({int64_t(s), 0, -1});
+      fused = true;
+    } else {
+      const int64_t tail = tail_columns(scans[s].dw), main = scans[s].dw - tail;
+      for (int64_t c = 0; c < main; c += gw) units.push_back({int64_t(s), c, 0});
+      if (tail > 0) units.push_back({int64_t(s), main, tail});
+    }
     work += scans[s].len * scans[s].ds * scans[s].dw;
     max_ds = std::max(max_ds, scans[s].ds);
   }
   const int64_t nu = static_cast<int64_t>(units.size());
   if (nu == 0) return;
   const int64_t block = 64 / static_cast<int64_t>(sizeof(T));
-  const int64_t slab = std::max<int64_t>(
-      {1, max_ds * gw, kTailMax * ((max_ds + block - 1) / block * block)});
+  const int64_t slab = std::max<int64_t>({1, max_ds * gw,
+                                          kTailMax * ((max_ds + block - 1) / block * block),
+                                          fused ? max_ds * kMaxVectorsAvx512 * block : 0});
   Tensor scratch = Tensor::empty({threads, slab}, dtype_of<T>);
   T* sp = scratch.data<T>();
 #pragma omp parallel for schedule(dynamic, 1) if (nu > 1 && work > kParallelMinWork)
@@ -482,6 +611,10 @@ void run_vscans(const std::vector<VScan<T>>& scans) {
     const VScan<T>& p = scans[units[u].scan];
     const int64_t c = units[u].col;
     T* S = sp + omp_get_thread_num() * slab;
+    if (units[u].tail < 0) {
+      vscan_fused_avx512<T>(p, S);
+      continue;
+    }
     if (units[u].tail > 0) {
       if (wide)
         vscan_cols_avx512<T>(p, c, units[u].tail, S);
@@ -556,6 +689,7 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
   T* outx = want_b ? outx_t.data<T>() : nullptr;
   Tensor ones_t = Tensor::ones({std::max(dkn, dvn)}, dtype_of<T>);
   const T* ones = ones_t.data<T>();
+  const bool fuse = fuses<T>(dkn);  // the [Dv,Dk] layout's rows hold the readouts of both
   std::vector<VScan<T>> scans;
   for (int64_t i = 0; i < ns; ++i) {
     const Segment<T>& s = segs[i];
@@ -571,11 +705,16 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
     p.ones = ones;
     p.init = s.init, p.init_rs = 1, p.init_cs = dvn;
     p.fin = slast + i * sz, p.fin_rs = 1, p.fin_cs = dvn;
-    scans.push_back(p);
-    if (want_b) {  // out'_t: S [Dk,Dv], read out with q
-      VScan<T> f = forward_scan(a, fa, fb, s, q, outx);
-      f.len = before, f.exclusive = true, f.fin = nullptr, f.ones = ones;
-      scans.push_back(f);
+    if (want_b && fuse) {  // out' as the rows' readout with q
+      p.hqry = q + row * dkn, p.ldh = dkn, p.hout = outx + row * dvn, p.ldho = dvn;
+      scans.push_back(p);
+    } else {
+      scans.push_back(p);
+      if (want_b) {  // out'_t: S [Dk,Dv], read out with q
+        VScan<T> f = forward_scan(a, fa, fb, s, q, outx);
+        f.len = before, f.exclusive = true, f.fin = nullptr, f.ones = ones;
+        scans.push_back(f);
+      }
     }
     // dv'_t: U [Dk,Dv] (key q, val G) from dS_final, read out with k; its end is U_0.
     p = VScan<T>{};
@@ -586,8 +725,9 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
     p.ones = ones;
     p.init = s.dsf, p.init_rs = dvn, p.init_cs = 1;
     p.fin = s.ds0, p.fin_rs = dvn, p.fin_cs = 1;
-    scans.push_back(p);
-    // dk'_t: U^T [Dv,Dk] (key G, val q), read out with v.
+    T* const dv_out = p.out;
+    if (!fuse) scans.push_back(p);
+    // dk'_t: U^T [Dv,Dk] (key G, val q), read out with v (fused: dv' as its rows' readout).
     p = VScan<T>{};
     p.len = s.m, p.ds = dvn, p.dw = dkn, p.exclusive = true, p.reverse = true, p.shift = 1;
     p.key = g, p.ldk = dvn, p.val = q + row * dkn, p.ldv = dkn;
@@ -595,6 +735,10 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
     p.rdec = fb.at(s.b, s.t0), p.ldr = fb.ld, p.cdec = fa.at(s.b, s.t0), p.ldc = fa.ld;
     p.ones = ones;
     p.init = s.dsf, p.init_rs = 1, p.init_cs = dvn;
+    if (fuse) {
+      p.hqry = k + row * dkn, p.ldh = dkn, p.hout = dv_out, p.ldho = dvn;
+      p.fin = s.ds0, p.fin_rs = 1, p.fin_cs = dvn;
+    }
     scans.push_back(p);
   }
   run_vscans(scans);
