@@ -45,6 +45,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -459,21 +460,33 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_cols_av
 // rows of at most 4 vectors (fuses()); otherwise the two scans run apart.
 
 // The lane sums of L vectors v[0..L) as one vector: lane i = the sum of v[i]'s lanes. Pairs of
-// neighbours are folded (each row's lanes halved) until each row has one lane.
+// neighbours are folded (each row's lanes halved) until each row has one lane. The shuffles'
+// index vectors, per level (h: each row's lanes in a vector before it), lo then hi:
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> fold_indices() {
+  std::array<I, 2 * L * 8> a{};
+  int level = 0;
+  for (int h = L; h > 1; h /= 2, ++level)
+    for (int j = 0; j < 2 * L / h; ++j)
+      for (int i = 0; i < h / 2; ++i) {
+        const int src = j < L / h ? j * h + i : L + (j - L / h) * h + i;
+        a[level * 2 * L + j * (h / 2) + i] = static_cast<I>(src);
+        a[level * 2 * L + L + j * (h / 2) + i] = static_cast<I>(src + h / 2);
+      }
+  return a;
+}
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> kFoldIndices = fold_indices<I, L>();
+
 template <class V, class T>
 [[gnu::always_inline]] inline V lane_sums(V* v) {
   constexpr int L = sizeof(V) / sizeof(T);
   using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
   typedef I IV __attribute__((vector_size(sizeof(V))));
-  int n = L;
-  for (int h = L; h > 1; h /= 2) {  // h: each row's lanes in a vector
-    IV lo, hi;
-    for (int j = 0; j < 2 * L / h; ++j)
-      for (int i = 0; i < h / 2; ++i) {
-        const I src = j < L / h ? I(j * h + i) : I(L + (j - L / h) * h + i);
-        lo[j * (h / 2) + i] = src;
-        hi[j * (h / 2) + i] = src + h / 2;
-      }
+  const I* idx = kFoldIndices<I, L>.data();
+  int n = L, level = 0;
+  for (int h = L; h > 1; h /= 2, ++level) {
+    const IV lo = vload<IV>(idx + level * 2 * L), hi = vload<IV>(idx + level * 2 * L + L);
     for (int q = 0; q < n / 2; ++q)
       v[q] = __builtin_shuffle(v[2 * q], v[2 * q + 1], lo) +
              __builtin_shuffle(v[2 * q], v[2 * q + 1], hi);
