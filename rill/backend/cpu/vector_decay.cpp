@@ -505,6 +505,11 @@ template <class T, class V, int NB>
       S[x * lds + c] = (c < width && p.init) ? p.init[x * p.init_rs + c * p.init_cs] : T(0);
   for (int64_t j = 0; j < p.len; ++j) {
     const int64_t t = p.reverse ? p.len - 1 - j : j;
+    if (j + kPrefetch < p.len) {
+      const int64_t tp = p.reverse ? t - kPrefetch : t + kPrefetch;
+      prefetch_token(p, tp, 0, width);
+      prefetch_row(p.hqry + tp * p.ldh, p.dw);
+    }
     const T* rd = row_factors(p, t);
     const T* cp = col_factors(p, t);
     const T* kt = p.key + t * p.ldk;
