@@ -7,7 +7,15 @@
 // decaying the slab by (row factors ⊗ column factors), adding key val^T and reading out
 // qry^T S, either after the write (inclusive) or before it (exclusive); units are (scan, group
 // of columns), in parallel, every column computed by the same operations in the same order
-// whatever its group, so results do not depend on the thread count.
+// whatever its group, so results do not depend on the thread count. The kernel is
+// linear_attention.cpp's: GCC vector types, an AVX-512 clone chosen at run time (simd_level())
+// and an AVX2 one, groups of up to 4 (AVX-512) or 2 (AVX2) vectors, 3 tokens a pass over each
+// state row with their values, column factors and readouts in registers; per element and token
+// m = r * cd, then s = m * s + k v, o += q s (inclusive) or s = m * s, o += q s, s += k v
+// (exclusive): 4 vector operations, against 2 without decay. Up to 4 last columns of a slab
+// (dw % 16, e.g. the normaliser's column of Dv = 64 + 1) are a unit of their own that runs each
+// column as vectors over the rows (vscan_cols), not a mostly empty vector per row. With AVX-512
+// and Dk <= 4 vectors the backward's two scans of each state run fused (vscan_fused_group).
 //
 // Recurrent backward. With G = dL/d out and U_t = dL/dS_t, the forward's exclusive readout and
 // three exclusive gradient scans (none forms the diagonal pair of a token with itself):
@@ -15,6 +23,8 @@
 //   dq'_t  = (D_t ⊙ S_{t-1}) G_t       forward, S^T [Dv,Dk]
 //   dv'_t  = (D_{t+1} ⊙ U_{t+1})^T k_t reverse, U [Dk,Dv] from dS_final; its end is U_0
 //   dk'_t  = (D_{t+1} ⊙ U_{t+1}) v_t   reverse, U^T [Dv,Dk]
+// (fused: dq' with out' and dk' with dv', each pair as one scan of the [Dv,Dk] layout whose
+// second readout, along the rows, is summed over the lanes by a fixed tree)
 // then dq = dq' + (v.G) k, dk = dk' + (G.v) q, dv = dv' + (q.k) G, ds0 = D_0 ⊙ U_0. The forward
 // scans stop before the last token and leave S_{T-2}; the last token's readouts are formed from
 // it by hand. The decays' gradients by the pair argument of linear_attention.cpp, per component:
@@ -775,20 +785,24 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
         sd[x * dvn + c] *= (fa.ld ? ra[x] : T(1)) * (fb.ld ? cb[c] : T(1));
     const T* gl = dout + last * dvn;
     for (int64_t x = 0; x < dkn; ++x) dq[last * dkn + x] = dot(sd + x * dvn, gl, dvn);
-    if (want_b)
-      for (int64_t c = 0; c < dvn; ++c) {
-        T acc = 0;
-        for (int64_t x = 0; x < dkn; ++x) acc += sd[x * dvn + c] * q[last * dkn + x];
-        outx[last * dvn + c] = acc;
+    if (want_b) {  // summed over x in order, vectorised over c
+      T* ol = outx + last * dvn;
+      std::fill(ol, ol + dvn, T(0));
+      for (int64_t x = 0; x < dkn; ++x) {
+        const T qx = q[last * dkn + x];
+#pragma omp simd
+        for (int64_t c = 0; c < dvn; ++c) ol[c] += sd[x * dvn + c] * qx;
       }
+    }
     std::vector<double> run_a(dga ? dkn : 0), run_b(want_b ? dvn : 0);
     if (dga)
       for (int64_t x = 0; x < dkn; ++x) run_a[x] = dot(s.dsf + x * dvn, sd + x * dvn, dvn);
     if (want_b)
-      for (int64_t c = 0; c < dvn; ++c) {
-        double acc = 0;
-        for (int64_t x = 0; x < dkn; ++x) acc += s.dsf[x * dvn + c] * sd[x * dvn + c];
-        run_b[c] = acc;
+      for (int64_t x = 0; x < dkn; ++x) {
+        const T* dr = s.dsf + x * dvn;
+        const T* sr = sd + x * dvn;
+#pragma omp simd
+        for (int64_t c = 0; c < dvn; ++c) run_b[c] += dr[c] * sr[c];
       }
     for (int64_t r = last; r >= row0; --r) {
       const T* qt = q + r * dkn;
