@@ -505,14 +505,86 @@ template <class V, class T>
   return v[0];
 }
 
+// In-register transpose of L vectors of L lanes (m[i][l] -> m[l][i]): log2 L stages, each
+// swapping the off-diagonal blocks of size h between rows i and i + h.
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> transpose_indices() {
+  std::array<I, 2 * L * 8> a{};
+  int stage = 0;
+  for (int h = L / 2; h >= 1; h /= 2, ++stage)
+    for (int l = 0; l < L; ++l) {
+      a[stage * 2 * L + l] = static_cast<I>((l & h) ? L + l - h : l);  // row i
+      a[stage * 2 * L + L + l] = static_cast<I>((l & h) ? L + l : l + h);  // row i + h
+    }
+  return a;
+}
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> kTransposeIndices = transpose_indices<I, L>();
+
+template <class V, class T>
+[[gnu::always_inline]] inline void transpose_block(V* m) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef I IV __attribute__((vector_size(sizeof(V))));
+  const I* idx = kTransposeIndices<I, L>.data();
+  int stage = 0;
+  for (int h = L / 2; h >= 1; h /= 2, ++stage) {
+    const IV ia = vload<IV>(idx + stage * 2 * L), ib = vload<IV>(idx + stage * 2 * L + L);
+    for (int i = 0; i < L; ++i)
+      if (!(i & h)) {
+        const V a = m[i], b = m[i + h];
+        m[i] = __builtin_shuffle(a, b, ia);
+        m[i + h] = __builtin_shuffle(a, b, ib);
+      }
+  }
+}
+
+// The slab S [ds, lds] (width columns used, the rest zero) from src element (x, c) at
+// src[x * rs + c * cs] (null: zeros), and back. The fused scans' slabs are the transposes of the
+// callers' [Dk,Dv] states (rs = 1): those go by L x L blocks transposed in registers.
+template <class T, class V>
+[[gnu::always_inline]] inline void slab_in(T* S, int64_t lds, int64_t ds, int width, const T* src,
+                                           int64_t rs, int64_t cs) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  int64_t x0 = 0;
+  if (src && rs == 1) {
+    for (; x0 + L <= ds; x0 += L)
+      for (int64_t cb = 0; cb < lds; cb += L) {
+        V m[L];
+        for (int i = 0; i < L; ++i)
+          m[i] = cb + i < width ? vload<V>(src + x0 + (cb + i) * cs) : V{};
+        transpose_block<V, T>(m);
+        for (int i = 0; i < L; ++i) vstore(S + (x0 + i) * lds + cb, m[i]);
+      }
+  }
+  for (int64_t x = x0; x < ds; ++x)
+    for (int64_t c = 0; c < lds; ++c)
+      S[x * lds + c] = (c < width && src) ? src[x * rs + c * cs] : T(0);
+}
+template <class T, class V>
+[[gnu::always_inline]] inline void slab_out(const T* S, int64_t lds, int64_t ds, int width, T* dst,
+                                            int64_t rs, int64_t cs) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  int64_t x0 = 0;
+  if (rs == 1) {
+    for (; x0 + L <= ds; x0 += L)
+      for (int64_t cb = 0; cb < lds; cb += L) {
+        V m[L];
+        for (int i = 0; i < L; ++i) m[i] = vload<V>(S + (x0 + i) * lds + cb);
+        transpose_block<V, T>(m);
+        for (int i = 0; i < L && cb + i < width; ++i) vstore(dst + x0 + (cb + i) * cs, m[i]);
+      }
+  }
+  for (int64_t x = x0; x < ds; ++x)
+    for (int c = 0; c < width; ++c) dst[x * rs + c * cs] = S[x * lds + c];
+}
+
 template <class T, class V, int NB>
 [[gnu::always_inline]] inline void vscan_fused_group(const VScan<T>& p, T* S) {
   constexpr int L = sizeof(V) / sizeof(T);
   constexpr int64_t lds = NB * L;
   const int width = static_cast<int>(p.dw);
-  for (int64_t x = 0; x < p.ds; ++x)
-    for (int64_t c = 0; c < lds; ++c)
-      S[x * lds + c] = (c < width && p.init) ? p.init[x * p.init_rs + c * p.init_cs] : T(0);
+  slab_in<T, V>(S, lds, p.ds, width, p.init, p.init_rs, p.init_cs);
   for (int64_t j = 0; j < p.len; ++j) {
     const int64_t t = p.reverse ? p.len - 1 - j : j;
     if (j + kPrefetch < p.len) {
@@ -556,9 +628,7 @@ template <class T, class V, int NB>
     }
     for (int b = 0; b < NB; ++b) vstore_part(p.out + t * p.ldo + b * L, o[b], width - b * L);
   }
-  if (p.fin)
-    for (int64_t x = 0; x < p.ds; ++x)
-      for (int c = 0; c < width; ++c) p.fin[x * p.fin_rs + c * p.fin_cs] = S[x * lds + c];
+  if (p.fin) slab_out<T, V>(S, lds, p.ds, width, p.fin, p.fin_rs, p.fin_cs);
 }
 
 template <class T>
