@@ -248,6 +248,90 @@ template <bool Excl, bool Read, class T, class V, int NB, int NT>
         vstore_part(p.out + tok[t] * p.ldo + c0 + j * kLanes, o[t][j], width - j * kLanes);
 }
 
+// In-register transpose of L vectors of L lanes (m[i][l] -> m[l][i]): log2 L stages, each
+// swapping the off-diagonal blocks of size h between rows i and i + h.
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> transpose_indices() {
+  std::array<I, 2 * L * 8> a{};
+  int stage = 0;
+  for (int h = L / 2; h >= 1; h /= 2, ++stage)
+    for (int l = 0; l < L; ++l) {
+      a[stage * 2 * L + l] = static_cast<I>((l & h) ? L + l - h : l);  // row i
+      a[stage * 2 * L + L + l] = static_cast<I>((l & h) ? L + l : l + h);  // row i + h
+    }
+  return a;
+}
+template <class I, int L>
+constexpr std::array<I, 2 * L * 8> kTransposeIndices = transpose_indices<I, L>();
+
+template <class V, class T>
+[[gnu::always_inline]] inline void transpose_block(V* m) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef I IV __attribute__((vector_size(sizeof(V))));
+  const I* idx = kTransposeIndices<I, L>.data();
+  int stage = 0;
+  for (int h = L / 2; h >= 1; h /= 2, ++stage) {
+    const IV ia = vload<IV>(idx + stage * 2 * L), ib = vload<IV>(idx + stage * 2 * L + L);
+    for (int i = 0; i < L; ++i)
+      if (!(i & h)) {
+        const V a = m[i], b = m[i + h];
+        m[i] = __builtin_shuffle(a, b, ia);
+        m[i + h] = __builtin_shuffle(a, b, ib);
+      }
+  }
+}
+
+// The slab S [ds, lds] (width columns used, the rest zero) from src element (x, c) at
+// src[x * rs + c * cs] (null: zeros), and back. The fused scans' slabs are the transposes of the
+// callers' [Dk,Dv] states (rs = 1): those go by L x L blocks transposed in registers.
+template <class T, class V>
+[[gnu::always_inline]] inline void slab_in(T* S, int64_t lds, int64_t ds, int width, const T* src,
+                                           int64_t rs, int64_t cs) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  int64_t x0 = 0;
+  if (src && rs == 1) {
+    for (; x0 + L <= ds; x0 += L)
+      for (int64_t cb = 0; cb < lds; cb += L) {
+        V m[L];
+        for (int i = 0; i < L; ++i)
+          m[i] = cb + i < width ? vload<V>(src + x0 + (cb + i) * cs) : V{};
+        transpose_block<V, T>(m);
+        for (int i = 0; i < L; ++i) vstore(S + (x0 + i) * lds + cb, m[i]);
+      }
+  }
+  if (src && cs == 1) {  // rows
+    for (; x0 < ds; ++x0)
+      for (int64_t cb = 0; cb < lds; cb += L)
+        vstore(S + x0 * lds + cb, vload_part<V>(src + x0 * rs + cb, static_cast<int>(width - cb)));
+  }
+  for (int64_t x = x0; x < ds; ++x)
+    for (int64_t c = 0; c < lds; ++c)
+      S[x * lds + c] = (c < width && src) ? src[x * rs + c * cs] : T(0);
+}
+template <class T, class V>
+[[gnu::always_inline]] inline void slab_out(const T* S, int64_t lds, int64_t ds, int width, T* dst,
+                                            int64_t rs, int64_t cs) {
+  constexpr int L = sizeof(V) / sizeof(T);
+  int64_t x0 = 0;
+  if (rs == 1) {
+    for (; x0 + L <= ds; x0 += L)
+      for (int64_t cb = 0; cb < lds; cb += L) {
+        V m[L];
+        for (int i = 0; i < L; ++i) m[i] = vload<V>(S + (x0 + i) * lds + cb);
+        transpose_block<V, T>(m);
+        for (int i = 0; i < L && cb + i < width; ++i) vstore(dst + x0 + (cb + i) * cs, m[i]);
+      }
+  }
+  if (cs == 1) {  // rows
+    for (; x0 < ds; ++x0)
+      for (int64_t cb = 0; cb < lds; cb += L)
+        vstore_part(dst + x0 * rs + cb, vload<V>(S + x0 * lds + cb), static_cast<int>(width - cb));
+  }
+  for (int64_t x = x0; x < ds; ++x)
+    for (int c = 0; c < width; ++c) dst[x * rs + c * cs] = S[x * lds + c];
+}
+
 // Tokens this far ahead are prefetched (their key, query, value and factor rows).
 constexpr int64_t kPrefetch = 32;
 
@@ -284,9 +368,8 @@ template <bool Excl, bool Read, class T, class V, int NB>
 [[gnu::always_inline]] inline void vscan_group(const VScan<T>& p, int64_t c0, int width, T* S) {
   constexpr int kLanes = sizeof(V) / sizeof(T);
   constexpr int64_t lds = NB * kLanes;
-  for (int64_t x = 0; x < p.ds; ++x)
-    for (int64_t c = 0; c < lds; ++c)
-      S[x * lds + c] = (c < width && p.init) ? p.init[x * p.init_rs + (c0 + c) * p.init_cs] : T(0);
+  slab_in<T, V>(S, lds, p.ds, width, p.init ? p.init + c0 * p.init_cs : nullptr, p.init_rs,
+                p.init_cs);
   int64_t tok[kBlock];
   auto index = [&](int64_t j) { return p.reverse ? p.len - 1 - j : j; };
   int64_t i = 0;
@@ -299,9 +382,7 @@ template <bool Excl, bool Read, class T, class V, int NB>
   const int rest = static_cast<int>(p.len - i);
   for (int t = 0; t < rest; ++t) tok[t] = index(i + t);
   vscan_tail<Excl, Read, T, V, NB, kBlock - 1>(p, tok, rest, c0, width, S);
-  if (p.fin)
-    for (int64_t x = 0; x < p.ds; ++x)
-      for (int c = 0; c < width; ++c) p.fin[x * p.fin_rs + (c0 + c) * p.fin_cs] = S[x * lds + c];
+  if (p.fin) slab_out<T, V>(S, lds, p.ds, width, p.fin + c0 * p.fin_cs, p.fin_rs, p.fin_cs);
 }
 
 template <class T, int Bytes>
@@ -503,80 +584,6 @@ template <class V, class T>
     n /= 2;
   }
   return v[0];
-}
-
-// In-register transpose of L vectors of L lanes (m[i][l] -> m[l][i]): log2 L stages, each
-// swapping the off-diagonal blocks of size h between rows i and i + h.
-template <class I, int L>
-constexpr std::array<I, 2 * L * 8> transpose_indices() {
-  std::array<I, 2 * L * 8> a{};
-  int stage = 0;
-  for (int h = L / 2; h >= 1; h /= 2, ++stage)
-    for (int l = 0; l < L; ++l) {
-      a[stage * 2 * L + l] = static_cast<I>((l & h) ? L + l - h : l);  // row i
-      a[stage * 2 * L + L + l] = static_cast<I>((l & h) ? L + l : l + h);  // row i + h
-    }
-  return a;
-}
-template <class I, int L>
-constexpr std::array<I, 2 * L * 8> kTransposeIndices = transpose_indices<I, L>();
-
-template <class V, class T>
-[[gnu::always_inline]] inline void transpose_block(V* m) {
-  constexpr int L = sizeof(V) / sizeof(T);
-  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  typedef I IV __attribute__((vector_size(sizeof(V))));
-  const I* idx = kTransposeIndices<I, L>.data();
-  int stage = 0;
-  for (int h = L / 2; h >= 1; h /= 2, ++stage) {
-    const IV ia = vload<IV>(idx + stage * 2 * L), ib = vload<IV>(idx + stage * 2 * L + L);
-    for (int i = 0; i < L; ++i)
-      if (!(i & h)) {
-        const V a = m[i], b = m[i + h];
-        m[i] = __builtin_shuffle(a, b, ia);
-        m[i + h] = __builtin_shuffle(a, b, ib);
-      }
-  }
-}
-
-// The slab S [ds, lds] (width columns used, the rest zero) from src element (x, c) at
-// src[x * rs + c * cs] (null: zeros), and back. The fused scans' slabs are the transposes of the
-// callers' [Dk,Dv] states (rs = 1): those go by L x L blocks transposed in registers.
-template <class T, class V>
-[[gnu::always_inline]] inline void slab_in(T* S, int64_t lds, int64_t ds, int width, const T* src,
-                                           int64_t rs, int64_t cs) {
-  constexpr int L = sizeof(V) / sizeof(T);
-  int64_t x0 = 0;
-  if (src && rs == 1) {
-    for (; x0 + L <= ds; x0 += L)
-      for (int64_t cb = 0; cb < lds; cb += L) {
-        V m[L];
-        for (int i = 0; i < L; ++i)
-          m[i] = cb + i < width ? vload<V>(src + x0 + (cb + i) * cs) : V{};
-        transpose_block<V, T>(m);
-        for (int i = 0; i < L; ++i) vstore(S + (x0 + i) * lds + cb, m[i]);
-      }
-  }
-  for (int64_t x = x0; x < ds; ++x)
-    for (int64_t c = 0; c < lds; ++c)
-      S[x * lds + c] = (c < width && src) ? src[x * rs + c * cs] : T(0);
-}
-template <class T, class V>
-[[gnu::always_inline]] inline void slab_out(const T* S, int64_t lds, int64_t ds, int width, T* dst,
-                                            int64_t rs, int64_t cs) {
-  constexpr int L = sizeof(V) / sizeof(T);
-  int64_t x0 = 0;
-  if (rs == 1) {
-    for (; x0 + L <= ds; x0 += L)
-      for (int64_t cb = 0; cb < lds; cb += L) {
-        V m[L];
-        for (int i = 0; i < L; ++i) m[i] = vload<V>(S + (x0 + i) * lds + cb);
-        transpose_block<V, T>(m);
-        for (int i = 0; i < L && cb + i < width; ++i) vstore(dst + x0 + (cb + i) * cs, m[i]);
-      }
-  }
-  for (int64_t x = x0; x < ds; ++x)
-    for (int c = 0; c < width; ++c) dst[x * rs + c * cs] = S[x * lds + c];
 }
 
 template <class T, class V, int NB>
