@@ -775,6 +775,90 @@ void forward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Facto
   run_vscans(scans);
 }
 
+// The backward's epilogue for one segment (see backward_segments); sd = its S_{T-2}, becomes Sd.
+template <class T>
+[[gnu::always_inline]] inline void epilogue_segment(const Segment<T>& s, const Factors<T>& fa,
+                                                    const Factors<T>& fb, int64_t len,
+                                                    int64_t dkn, int64_t dvn, const T* q,
+                                                    const T* k, const T* v, const T* dout, T* sd,
+                                                    T* outx, T* dq, T* dk, T* dv, T* dga,
+                                                    T* dgb) {
+  const bool want_b = dgb != nullptr;
+  const int64_t row0 = s.b * len + s.t0, last = row0 + s.m - 1;
+  const T* ra = fa.at(s.b, s.t0 + s.m - 1);
+  const T* cb = fb.at(s.b, s.t0 + s.m - 1);
+  for (int64_t x = 0; x < dkn; ++x)
+    for (int64_t c = 0; c < dvn; ++c)
+      sd[x * dvn + c] *= (fa.ld ? ra[x] : T(1)) * (fb.ld ? cb[c] : T(1));
+  const T* gl = dout + last * dvn;
+  for (int64_t x = 0; x < dkn; ++x) dq[last * dkn + x] = dot(sd + x * dvn, gl, dvn);
+  if (want_b) {  // summed over x in order, vectorised over c
+    T* ol = outx + last * dvn;
+    std::fill(ol, ol + dvn, T(0));
+    for (int64_t x = 0; x < dkn; ++x) {
+      const T qx = q[last * dkn + x];
+#pragma omp simd
+      for (int64_t c = 0; c < dvn; ++c) ol[c] += sd[x * dvn + c] * qx;
+    }
+  }
+  std::vector<double> run_a(dga ? dkn : 0), run_b(want_b ? dvn : 0);
+  if (dga)
+    for (int64_t x = 0; x < dkn; ++x) run_a[x] = dot(s.dsf + x * dvn, sd + x * dvn, dvn);
+  if (want_b)
+    for (int64_t x = 0; x < dkn; ++x) {
+      const T* dr = s.dsf + x * dvn;
+      const T* sr = sd + x * dvn;
+#pragma omp simd
+      for (int64_t c = 0; c < dvn; ++c) run_b[c] += dr[c] * sr[c];
+    }
+  for (int64_t r = last; r >= row0; --r) {
+    const T* qt = q + r * dkn;
+    const T* kt = k + r * dkn;
+    const T* vt = v + r * dvn;
+    const T* gt = dout + r * dvn;
+    T* dqt = dq + r * dkn;
+    T* dkt = dk + r * dkn;
+    T* dvt = dv + r * dvn;
+    const bool inner = r < last;  // the last token's k-side term is s_final's diagonal pair
+    if (dga)
+      for (int64_t x = 0; x < dkn; ++x) {
+        run_a[x] += double(qt[x]) * dqt[x] - (inner ? double(kt[x]) * dkt[x] : 0.0);
+        dga[r * dkn + x] = static_cast<T>(run_a[x]);
+      }
+    if (want_b)
+      for (int64_t c = 0; c < dvn; ++c) {
+        run_b[c] += double(gt[c]) * outx[r * dvn + c] - (inner ? double(vt[c]) * dvt[c] : 0.0);
+        dgb[r * dvn + c] = static_cast<T>(run_b[c]);
+      }
+    const T vg = dot(vt, gt, dvn), qk = dot(qt, kt, dkn);
+    for (int64_t x = 0; x < dkn; ++x) {
+      dqt[x] += vg * kt[x];
+      dkt[x] += vg * qt[x];
+    }
+    for (int64_t c = 0; c < dvn; ++c) dvt[c] += qk * gt[c];
+  }
+  if (s.ds0) {
+    const T* r0 = fa.at(s.b, s.t0);
+    const T* c0 = fb.at(s.b, s.t0);
+    for (int64_t x = 0; x < dkn; ++x)
+      for (int64_t c = 0; c < dvn; ++c)
+        s.ds0[x * dvn + c] *= (fa.ld ? r0[x] : T(1)) * (fb.ld ? c0[c] : T(1));
+  }
+}
+template <class T>
+void epilogue_avx2(const Segment<T>& s, const Factors<T>& fa, const Factors<T>& fb, int64_t len,
+                   int64_t dkn, int64_t dvn, const T* q, const T* k, const T* v, const T* dout,
+                   T* sd, T* outx, T* dq, T* dk, T* dv, T* dga, T* dgb) {
+  epilogue_segment(s, fa, fb, len, dkn, dvn, q, k, v, dout, sd, outx, dq, dk, dv, dga, dgb);
+}
+template <class T>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512"))) void
+epilogue_avx512(const Segment<T>& s, const Factors<T>& fa, const Factors<T>& fb, int64_t len,
+                int64_t dkn, int64_t dvn, const T* q, const T* k, const T* v, const T* dout, T* sd,
+                T* outx, T* dq, T* dk, T* dv, T* dga, T* dgb) {
+  epilogue_segment(s, fa, fb, len, dkn, dvn, q, k, v, dout, sd, outx, dq, dk, dv, dga, dgb);
+}
+
 // The recurrent backward of every segment (see the file comment). dq, dk, dv are written for
 // the segments' tokens; dga, dgb (when non-null) too.
 template <class T>
@@ -849,71 +933,17 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
   run_vscans(scans);
   // Epilogue per segment: the last token's forward readouts from S_{T-2}, the decays' per-token
   // terms, the diagonal pairs, the reverse sums, and ds0 = D_0 ⊙ U_0.
+  const bool wide = simd_level() >= SimdLevel::avx512;
 #pragma omp parallel for schedule(dynamic, 1) if (ns > 1 && a.n() * len * sz > kParallelMinWork)
   for (int64_t i = 0; i < ns; ++i) {
     const Segment<T>& s = segs[i];
     if (s.m == 0) continue;
-    const int64_t row0 = s.b * len + s.t0, last = row0 + s.m - 1;
-    const T* ra = fa.at(s.b, s.t0 + s.m - 1);
-    const T* cb = fb.at(s.b, s.t0 + s.m - 1);
-    T* sd = slast + i * sz;  // becomes Sd = D_last ⊙ S_{T-2}
-    for (int64_t x = 0; x < dkn; ++x)
-      for (int64_t c = 0; c < dvn; ++c)
-        sd[x * dvn + c] *= (fa.ld ? ra[x] : T(1)) * (fb.ld ? cb[c] : T(1));
-    const T* gl = dout + last * dvn;
-    for (int64_t x = 0; x < dkn; ++x) dq[last * dkn + x] = dot(sd + x * dvn, gl, dvn);
-    if (want_b) {  // summed over x in order, vectorised over c
-      T* ol = outx + last * dvn;
-      std::fill(ol, ol + dvn, T(0));
-      for (int64_t x = 0; x < dkn; ++x) {
-        const T qx = q[last * dkn + x];
-#pragma omp simd
-        for (int64_t c = 0; c < dvn; ++c) ol[c] += sd[x * dvn + c] * qx;
-      }
-    }
-    std::vector<double> run_a(dga ? dkn : 0), run_b(want_b ? dvn : 0);
-    if (dga)
-      for (int64_t x = 0; x < dkn; ++x) run_a[x] = dot(s.dsf + x * dvn, sd + x * dvn, dvn);
-    if (want_b)
-      for (int64_t x = 0; x < dkn; ++x) {
-        const T* dr = s.dsf + x * dvn;
-        const T* sr = sd + x * dvn;
-#pragma omp simd
-        for (int64_t c = 0; c < dvn; ++c) run_b[c] += dr[c] * sr[c];
-      }
-    for (int64_t r = last; r >= row0; --r) {
-      const T* qt = q + r * dkn;
-      const T* kt = k + r * dkn;
-      const T* vt = v + r * dvn;
-      const T* gt = dout + r * dvn;
-      T* dqt = dq + r * dkn;
-      T* dkt = dk + r * dkn;
-      T* dvt = dv + r * dvn;
-      const bool inner = r < last;  // the last token's k-side term is s_final's diagonal pair
-      if (dga)
-        for (int64_t x = 0; x < dkn; ++x) {
-          run_a[x] += double(qt[x]) * dqt[x] - (inner ? double(kt[x]) * dkt[x] : 0.0);
-          dga[r * dkn + x] = static_cast<T>(run_a[x]);
-        }
-      if (want_b)
-        for (int64_t c = 0; c < dvn; ++c) {
-          run_b[c] += double(gt[c]) * outx[r * dvn + c] - (inner ? double(vt[c]) * dvt[c] : 0.0);
-          dgb[r * dvn + c] = static_cast<T>(run_b[c]);
-        }
-      const T vg = dot(vt, gt, dvn), qk = dot(qt, kt, dkn);
-      for (int64_t x = 0; x < dkn; ++x) {
-        dqt[x] += vg * kt[x];
-        dkt[x] += vg * qt[x];
-      }
-      for (int64_t c = 0; c < dvn; ++c) dvt[c] += qk * gt[c];
-    }
-    if (s.ds0) {
-      const T* r0 = fa.at(s.b, s.t0);
-      const T* c0 = fb.at(s.b, s.t0);
-      for (int64_t x = 0; x < dkn; ++x)
-        for (int64_t c = 0; c < dvn; ++c)
-          s.ds0[x * dvn + c] *= (fa.ld ? r0[x] : T(1)) * (fb.ld ? c0[c] : T(1));
-    }
+    if (wide)
+      epilogue_avx512(s, fa, fb, len, dkn, dvn, q, k, v, dout, slast + i * sz, outx, dq, dk, dv,
+                      dga, dgb);
+    else
+      epilogue_avx2(s, fa, fb, len, dkn, dvn, q, k, v, dout, slast + i * sz, outx, dq, dk, dv,
+                    dga, dgb);
   }
 }
 
