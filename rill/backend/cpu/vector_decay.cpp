@@ -80,8 +80,8 @@ namespace {
 
 using namespace gated_state;
 
-// exp_array (the same exp_nonpos, lane-wise, so the same bits) with AVX-512 where simd_level()
-// allows: the factors of both sides are T (Dk + Dv) exps a pass.
+// exp_array (the same exp_nonpos, lane-wise) with AVX-512 where simd_level() allows: the factors
+// of both sides are T (Dk + Dv) exps a pass.
 template <class T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void exp_array_avx512(
     const T* x, T* y, int64_t n) {
