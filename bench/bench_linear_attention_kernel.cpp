@@ -123,8 +123,10 @@ void bm_linear_attention(benchmark::State& state, Form form, Pass pass, Decay ki
   }
   Tensor dout = Tensor::randn({n, t, dv}, 5), dsf = Tensor::randn({n, kDk, dv}, 6);
   Tensor out = Tensor::zeros({n, t, dv}), sf = Tensor::zeros({n, kDk, dv});
-  rill::GatedStateGrads gr{Tensor::zeros({n, t, kDk}), Tensor::zeros({n, t, kDk}),
-                           Tensor::zeros({n, t, dv}), Tensor::zeros({n, kDk, dv}),
+  rill::GatedStateGrads gr{Tensor::zeros({n, t, kDk}),
+                           Tensor::zeros({n, t, kDk}),
+                           Tensor::zeros({n, t, dv}),
+                           Tensor::zeros({n, kDk, dv}),
                            decay ? Tensor::zeros({n, t}) : Tensor(),
                            kind == Decay::vector ? Tensor::zeros({n, t, kDk}) : Tensor(),
                            kind == Decay::vector ? Tensor::zeros({n, t, dv}) : Tensor()};

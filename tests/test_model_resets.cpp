@@ -25,8 +25,13 @@ std::vector<json> model_configs() {
       {{"type", "lstm"}}};
   std::vector<json> out;
   for (const json& m : mixers)
-    out.push_back({{"type", "stack"}, {"d_model", 16}, {"n_layers", 2}, {"mlp_hidden", 16},
-                   {"blocks", "gru_gated"}, {"dtype", "f64"}, {"mixers", {m}}});
+    out.push_back({{"type", "stack"},
+                   {"d_model", 16},
+                   {"n_layers", 2},
+                   {"mlp_hidden", 16},
+                   {"blocks", "gru_gated"},
+                   {"dtype", "f64"},
+                   {"mixers", {m}}});
   return out;
 }
 

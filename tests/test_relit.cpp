@@ -48,7 +48,8 @@ std::vector<double> naive_projected(const Features& f, double eps) {
         const int64_t row = (b * f.h + h) * f.t + t;
         double den = 0;
         for (int64_t j = 0; j < f.f; ++j) {
-          s[j] = (1 - f.gamma[row * f.f + j]) * s[j] + f.gamma[row * f.f + j] * f.phi_k[row * f.f + j];
+          s[j] =
+              (1 - f.gamma[row * f.f + j]) * s[j] + f.gamma[row * f.f + j] * f.phi_k[row * f.f + j];
           den += s[j] * f.phi_q[row * f.f + j];
         }
         for (int64_t i = 0; i < f.d; ++i) {
@@ -79,7 +80,8 @@ TEST(Relit, EveryFormMatchesTheRecurrence) {
   for (RelitUpdate update : {RelitUpdate::factorised, RelitUpdate::projected_sigmoid})
     for (int64_t eta : {1, 3}) {
       std::vector<std::pair<LinearAttentionForm, int64_t>> forms = {
-          {LinearAttentionForm::recurrent, 64}, {LinearAttentionForm::chunked, 5},
+          {LinearAttentionForm::recurrent, 64},
+          {LinearAttentionForm::chunked, 5},
           {LinearAttentionForm::chunked, 64}};
       if (update == RelitUpdate::projected_sigmoid) forms.resize(1);  // one form: the scan
       for (auto [form, chunk] : forms) {
@@ -167,8 +169,11 @@ TEST(Relit, SaturatedGatesStayFinite) {
 TEST(Relit, BadConfigIsRefused) {
   auto make = [](const nlohmann::json& j) { make_mixer(j, kD, 1, DType::f32); };
   expect_error([&] { make({{"type", "relit"}, {"update", "delta"}}); }, {"update", "delta"});
-  expect_error([&] { make({{"type", "relit"}, {"update", "projected_sigmoid"}, {"form", "recurrent"}}); },
-               {"factorised update only"});
+  expect_error(
+      [&] {
+        make({{"type", "relit"}, {"update", "projected_sigmoid"}, {"form", "recurrent"}});
+      },
+      {"factorised update only"});
   expect_error([&] { make({{"type", "relit"}, {"eta", 0}}); }, {"eta"});
   expect_error([&] { make({{"type", "relit"}, {"chunk", 0}}); }, {"chunk"});
   expect_error([&] { make({{"type", "relit"}, {"form", "parallel"}}); }, {"form"});

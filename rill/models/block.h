@@ -36,7 +36,7 @@ class Block : public nn::Module {
   Block(const BlockConfig& config, const nlohmann::json& mixer, uint64_t seed);
   // x [B, T, D]; resets [B, T] (undefined = none) go to the mixer (Mixer::forward_with_resets).
   Tensor forward(const Tensor& x, State* state, const Tensor& resets = Tensor());
-  Tensor step(const Tensor& x, State& state);     // x [B, D], no tape
+  Tensor step(const Tensor& x, State& state);  // x [B, D], no tape
 
   BlockKind kind;
   std::shared_ptr<Mixer> mixer;

@@ -29,13 +29,13 @@ Tensor SequenceModel::forward_with_resets(const Tensor& x, State* state, const T
 
 Tensor SequenceModel::step_with_resets(const Tensor& x_t, State& state, const Tensor& resets) {
   if (resets.defined()) {
-    RILL_CHECK(x_t.defined() && x_t.dim() >= 1 && resets.dim() == 1 &&
-                   resets.size(0) == x_t.size(0),
-               "[model] step resets must be [B] = [{}], got {}", x_t.defined() ? x_t.size(0) : 0,
-               shape_str(resets.shape()));
+    RILL_CHECK(
+        x_t.defined() && x_t.dim() >= 1 && resets.dim() == 1 && resets.size(0) == x_t.size(0),
+        "[model] step resets must be [B] = [{}], got {}", x_t.defined() ? x_t.size(0) : 0,
+        shape_str(resets.shape()));
     const int64_t batch = x_t.size(0);
-    Tensor lanes = reset_mask(resets.reshape({batch, 1}), batch, 1, DType::f32, "model step")
-                       .view({batch});
+    Tensor lanes =
+        reset_mask(resets.reshape({batch, 1}), batch, 1, DType::f32, "model step").view({batch});
     state = reset_streams(state, init_state(batch), lanes, "model step");
   }
   return step(x_t, state);

@@ -67,7 +67,6 @@
 // The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-
 namespace rill::cpu {
 
 namespace {
@@ -77,8 +76,9 @@ using namespace gated_state;
 // exp_array (the same exp_nonpos, lane-wise) with AVX-512 where simd_level() allows: the factors
 // of both sides are T (Dk + Dv) exps a pass.
 template <class T>
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void exp_array_avx512(
-    const T* x, T* y, int64_t n) {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void exp_array_avx512(const T* x,
+                                                                                    T* y,
+                                                                                    int64_t n) {
 #pragma omp simd simdlen(64 / sizeof(T))
   for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpos(x[i]);
 }
@@ -250,7 +250,7 @@ constexpr std::array<I, 2 * L * 8> transpose_indices() {
   int stage = 0;
   for (int h = L / 2; h >= 1; h /= 2, ++stage)
     for (int l = 0; l < L; ++l) {
-      a[stage * 2 * L + l] = static_cast<I>((l & h) ? L + l - h : l);  // row i
+      a[stage * 2 * L + l] = static_cast<I>((l & h) ? L + l - h : l);      // row i
       a[stage * 2 * L + L + l] = static_cast<I>((l & h) ? L + l : l + h);  // row i + h
     }
   return a;
@@ -451,14 +451,12 @@ int64_t tail_columns(int64_t dw) {
 }
 
 template <bool Excl, bool Read, class T, class V>
-[[gnu::always_inline]] inline void vscan_cols(const VScan<T>& p, int64_t c0, int64_t ncols,
-                                              T* S) {
+[[gnu::always_inline]] inline void vscan_cols(const VScan<T>& p, int64_t c0, int64_t ncols, T* S) {
   constexpr int kLanes = sizeof(V) / sizeof(T), kW = 64 / sizeof(T), kNV = kW / kLanes;
   const int64_t dsp = (p.ds + kW - 1) / kW * kW;  // rows padded to whole blocks (zeros)
   for (int64_t i = 0; i < ncols; ++i)
     for (int64_t x = 0; x < dsp; ++x)
-      S[i * dsp + x] =
-          (x < p.ds && p.init) ? p.init[x * p.init_rs + (c0 + i) * p.init_cs] : T(0);
+      S[i * dsp + x] = (x < p.ds && p.init) ? p.init[x * p.init_rs + (c0 + i) * p.init_cs] : T(0);
   for (int64_t j = 0; j < p.len; ++j) {
     const int64_t t = p.reverse ? p.len - 1 - j : j;
     const T* rd = row_factors(p, t);
@@ -524,8 +522,9 @@ void vscan_avx2(const VScan<T>& p, int64_t c0, int width, T* S) {
   vscan_any<T, typename VecOf<T, 32>::type, kMaxVectorsAvx2>(p, c0, width, S);
 }
 template <class T>
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_avx512(
-    const VScan<T>& p, int64_t c0, int width, T* S) {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_avx512(const VScan<T>& p,
+                                                                                int64_t c0,
+                                                                                int width, T* S) {
   vscan_any<T, typename VecOf<T, 64>::type, kMaxVectorsAvx512>(p, c0, width, S);
 }
 template <class T>
@@ -701,9 +700,9 @@ void run_vscans(const std::vector<VScan<T>>& scans) {
   const int64_t nu = static_cast<int64_t>(units.size());
   if (nu == 0) return;
   const int64_t block = 64 / static_cast<int64_t>(sizeof(T));
-  const int64_t slab = std::max<int64_t>({1, max_ds * gw,
-                                          kTailMax * ((max_ds + block - 1) / block * block),
-                                          fused ? max_ds * kMaxVectorsAvx512 * block : 0});
+  const int64_t slab =
+      std::max<int64_t>({1, max_ds * gw, kTailMax * ((max_ds + block - 1) / block * block),
+                         fused ? max_ds * kMaxVectorsAvx512 * block : 0});
   Tensor scratch = Tensor::empty({threads, slab}, dtype_of<T>);
   T* sp = scratch.data<T>();
 #pragma omp parallel for schedule(dynamic, 1) if (nu > 1 && work > kParallelMinWork)
@@ -773,11 +772,10 @@ void forward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Facto
 // The backward's epilogue for one segment (see backward_segments); sd = its S_{T-2}, becomes Sd.
 template <class T>
 [[gnu::always_inline]] inline void epilogue_segment(const Segment<T>& s, const Factors<T>& fa,
-                                                    const Factors<T>& fb, int64_t len,
-                                                    int64_t dkn, int64_t dvn, const T* q,
-                                                    const T* k, const T* v, const T* dout, T* sd,
-                                                    T* outx, T* dq, T* dk, T* dv, T* dga,
-                                                    T* dgb) {
+                                                    const Factors<T>& fb, int64_t len, int64_t dkn,
+                                                    int64_t dvn, const T* q, const T* k, const T* v,
+                                                    const T* dout, T* sd, T* outx, T* dq, T* dk,
+                                                    T* dv, T* dga, T* dgb) {
   const bool want_b = dgb != nullptr;
   const int64_t row0 = s.b * len + s.t0, last = row0 + s.m - 1;
   const T* ra = fa.at(s.b, s.t0 + s.m - 1);
@@ -937,8 +935,8 @@ void backward_segments(const GatedStateArgs& a, const Factors<T>& fa, const Fact
       epilogue_avx512(s, fa, fb, len, dkn, dvn, q, k, v, dout, slast + i * sz, outx, dq, dk, dv,
                       dga, dgb);
     else
-      epilogue_avx2(s, fa, fb, len, dkn, dvn, q, k, v, dout, slast + i * sz, outx, dq, dk, dv,
-                    dga, dgb);
+      epilogue_avx2(s, fa, fb, len, dkn, dvn, q, k, v, dout, slast + i * sz, outx, dq, dk, dv, dga,
+                    dgb);
   }
 }
 
@@ -1023,8 +1021,8 @@ std::vector<Segment<T>> chunk_segments(const Chunks<T>& ch, T* states) {
 // wa, wb: the chunks' decays (chunk_side_factors; undefined when absent).
 template <class T>
 void chunk_start_states(const GatedStateArgs& a, const Chunks<T>& ch, const Factors<T>& fa,
-                        const Factors<T>& fb, const Tensor& wa, const Tensor& wb, T* states,
-                        T* out, T* sf) {
+                        const Factors<T>& fb, const Tensor& wa, const Tensor& wb, T* states, T* out,
+                        T* sf) {
   forward_segments(a, fa, fb, chunk_segments(ch, states), out);
   const T* s0 = a.s0.defined() ? a.s0.data<T>() : nullptr;
 #pragma omp parallel num_threads(ch.threads())
