@@ -83,16 +83,15 @@
 #include "rill/backend/cpu/gated_state_util.h"
 #include "rill/backend/cpu/gemm.h"
 #include "rill/backend/cpu/isa.h"
+#include "rill/backend/cpu/simd_vectors.h"
 #include "rill/backend/cpu/vector_decay.h"
-
-// The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace rill::cpu {
 
 namespace {
 
 using namespace gated_state;
+using namespace simd;
 
 // gamma [N, T+1]: gamma[b, t] = exp(g[b, t]) and gamma[b, T] = 1, so that a reverse scan, which
 // decays by gamma_{t+1} at token t, reads gamma + 1 and finds 1 at the last token.
@@ -134,35 +133,6 @@ struct ScanArgs {
   T fin_scale = 1;
   bool reverse = false;
 };
-
-template <class V, class T>
-[[gnu::always_inline]] inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
-  return v;
-}
-template <class V, class T>
-[[gnu::always_inline]] inline void store(T* p, const V& v) {
-  std::memcpy(p, &v, sizeof(V));
-}
-// A vector from the first n (<= lanes) elements at p, the rest zero: the ragged last group of
-// columns computes on zeros in its spare lanes and never writes them back.
-template <class V, class T>
-[[gnu::always_inline]] inline V load_part(const T* p, int n) {
-  constexpr int kLanes = sizeof(V) / sizeof(T);
-  if (n >= kLanes) return load<V>(p);
-  V v{};
-  for (int i = 0; i < kLanes; ++i)  // a fixed trip count: GCC cannot bound n for its checks
-    if (i < n) v[i] = p[i];
-  return v;
-}
-template <class V, class T>
-[[gnu::always_inline]] inline void store_part(T* p, const V& v, int n) {
-  constexpr int kLanes = sizeof(V) / sizeof(T);
-  if (n >= kLanes) return store(p, v);
-  for (int i = 0; i < kLanes; ++i)
-    if (i < n) p[i] = v[i];
-}
 
 // NT tokens (indices tok[]) through the state slab S [ds, NB*lanes] of columns [c, c + width).
 // Per state element and token, always in this order (so a column's result does not depend on
@@ -267,30 +237,6 @@ template <Gate G, class T, class V, int NB>
       for (int x = 0; x < width; ++x)
         p.fin[a * p.fin_rs + (c + x) * p.fin_cs] = S[a * lds + x] * p.fin_scale;
 }
-
-// GCC vector types (the attribute cannot take a dependent element type, hence the table).
-template <class T, int Bytes>
-struct VecOf;
-template <>
-struct VecOf<float, 32> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<float, 64> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct VecOf<double, 32> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<double, 64> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <class T>
-using Vec32 = typename VecOf<T, 32>::type;
-template <class T>
-using Vec64 = typename VecOf<T, 64>::type;
 
 // A group is at most 4 vectors wide with AVX-512 (64 f32 columns: a head of 64 reads its q and k
 // rows once; T = 65536 ran at 150 GFLOP/s a core against 96 with two 32-column groups) and 2 with

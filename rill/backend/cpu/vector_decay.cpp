@@ -63,15 +63,14 @@
 #include "rill/backend/cpu/gated_state_util.h"
 #include "rill/backend/cpu/gemm.h"
 #include "rill/backend/cpu/isa.h"
-
-// The vector helpers pass 64-byte vectors by value; they are always inlined, so no ABI is used.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "rill/backend/cpu/simd_vectors.h"
 
 namespace rill::cpu {
 
 namespace {
 
 using namespace gated_state;
+using namespace simd;
 
 // exp_array (the same exp_nonpos, lane-wise) with AVX-512 where simd_level() allows: the factors
 // of both sides are T (Dk + Dv) exps a pass.
@@ -155,35 +154,6 @@ struct VScan {
 // its group, its lane or the vector width):
 //   m = r * cd;  inclusive: s = m * s + k * v, o += q * s;  exclusive: s = m * s, o += q * s,
 //   s += k * v  (r the row factor, cd the column factor).
-template <class V, class T>
-[[gnu::always_inline]] inline V vload(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
-  return v;
-}
-template <class V, class T>
-[[gnu::always_inline]] inline void vstore(T* p, const V& v) {
-  std::memcpy(p, &v, sizeof(V));
-}
-// The first n (<= lanes) elements at p, the rest zero: a ragged group computes on zeros in its
-// spare lanes and never writes them back.
-template <class V, class T>
-[[gnu::always_inline]] inline V vload_part(const T* p, int n) {
-  constexpr int kLanes = sizeof(V) / sizeof(T);
-  if (n >= kLanes) return vload<V>(p);
-  V v{};
-  for (int i = 0; i < kLanes; ++i)
-    if (i < n) v[i] = p[i];
-  return v;
-}
-template <class V, class T>
-[[gnu::always_inline]] inline void vstore_part(T* p, const V& v, int n) {
-  constexpr int kLanes = sizeof(V) / sizeof(T);
-  if (n >= kLanes) return vstore(p, v);
-  for (int i = 0; i < kLanes; ++i)
-    if (i < n) p[i] = v[i];
-}
-
 // Token t's row and column factors (see VScan: shifted, ones past the end).
 template <class T>
 [[gnu::always_inline]] inline const T* row_factors(const VScan<T>& p, int64_t t) {
@@ -211,14 +181,14 @@ template <bool Excl, bool Read, class T, class V, int NB, int NT>
     const T* cp = col_factors(p, tok[t]) + c0;
     const T* vp = p.val + tok[t] * p.ldv + c0;
     for (int j = 0; j < NB; ++j) {
-      vv[t][j] = vload_part<V>(vp + j * kLanes, width - j * kLanes);
-      cd[t][j] = vload_part<V>(cp + j * kLanes, width - j * kLanes);
+      vv[t][j] = load_part<V>(vp + j * kLanes, width - j * kLanes);
+      cd[t][j] = load_part<V>(cp + j * kLanes, width - j * kLanes);
       o[t][j] = V{};
     }
   }
   for (int64_t x = 0; x < p.ds; ++x) {
     V s[NB];
-    for (int j = 0; j < NB; ++j) s[j] = vload<V>(S + x * lds + j * kLanes);
+    for (int j = 0; j < NB; ++j) s[j] = load<V>(S + x * lds + j * kLanes);
     for (int t = 0; t < NT; ++t) {
       const T r = rd[t][x], kx = kr[t][x];
       const T qx = Read ? qr[t][x] : T(0);
@@ -234,12 +204,12 @@ template <bool Excl, bool Read, class T, class V, int NB, int NT>
         }
       }
     }
-    for (int j = 0; j < NB; ++j) vstore(S + x * lds + j * kLanes, s[j]);
+    for (int j = 0; j < NB; ++j) store(S + x * lds + j * kLanes, s[j]);
   }
   if constexpr (Read)
     for (int t = 0; t < NT; ++t)
       for (int j = 0; j < NB; ++j)
-        vstore_part(p.out + tok[t] * p.ldo + c0 + j * kLanes, o[t][j], width - j * kLanes);
+        store_part(p.out + tok[t] * p.ldo + c0 + j * kLanes, o[t][j], width - j * kLanes);
 }
 
 // In-register transpose of L vectors of L lanes (m[i][l] -> m[l][i]): log2 L stages, each
@@ -266,7 +236,7 @@ template <class V, class T>
   const I* idx = kTransposeIndices<I, L>.data();
   int stage = 0;
   for (int h = L / 2; h >= 1; h /= 2, ++stage) {
-    const IV ia = vload<IV>(idx + stage * 2 * L), ib = vload<IV>(idx + stage * 2 * L + L);
+    const IV ia = load<IV>(idx + stage * 2 * L), ib = load<IV>(idx + stage * 2 * L + L);
     for (int i = 0; i < L; ++i)
       if (!(i & h)) {
         const V a = m[i], b = m[i + h];
@@ -288,16 +258,15 @@ template <class T, class V>
     for (; x0 + L <= ds; x0 += L)
       for (int64_t cb = 0; cb < lds; cb += L) {
         V m[L];
-        for (int i = 0; i < L; ++i)
-          m[i] = cb + i < width ? vload<V>(src + x0 + (cb + i) * cs) : V{};
+        for (int i = 0; i < L; ++i) m[i] = cb + i < width ? load<V>(src + x0 + (cb + i) * cs) : V{};
         transpose_block<V, T>(m);
-        for (int i = 0; i < L; ++i) vstore(S + (x0 + i) * lds + cb, m[i]);
+        for (int i = 0; i < L; ++i) store(S + (x0 + i) * lds + cb, m[i]);
       }
   }
   if (src && cs == 1) {  // rows
     for (; x0 < ds; ++x0)
       for (int64_t cb = 0; cb < lds; cb += L)
-        vstore(S + x0 * lds + cb, vload_part<V>(src + x0 * rs + cb, static_cast<int>(width - cb)));
+        store(S + x0 * lds + cb, load_part<V>(src + x0 * rs + cb, static_cast<int>(width - cb)));
   }
   for (int64_t x = x0; x < ds; ++x)
     for (int64_t c = 0; c < lds; ++c)
@@ -312,15 +281,15 @@ template <class T, class V>
     for (; x0 + L <= ds; x0 += L)
       for (int64_t cb = 0; cb < lds; cb += L) {
         V m[L];
-        for (int i = 0; i < L; ++i) m[i] = vload<V>(S + (x0 + i) * lds + cb);
+        for (int i = 0; i < L; ++i) m[i] = load<V>(S + (x0 + i) * lds + cb);
         transpose_block<V, T>(m);
-        for (int i = 0; i < L && cb + i < width; ++i) vstore(dst + x0 + (cb + i) * cs, m[i]);
+        for (int i = 0; i < L && cb + i < width; ++i) store(dst + x0 + (cb + i) * cs, m[i]);
       }
   }
   if (cs == 1) {  // rows
     for (; x0 < ds; ++x0)
       for (int64_t cb = 0; cb < lds; cb += L)
-        vstore_part(dst + x0 * rs + cb, vload<V>(S + x0 * lds + cb), static_cast<int>(width - cb));
+        store_part(dst + x0 * rs + cb, load<V>(S + x0 * lds + cb), static_cast<int>(width - cb));
   }
   for (int64_t x = x0; x < ds; ++x)
     for (int c = 0; c < width; ++c) dst[x * rs + c * cs] = S[x * lds + c];
@@ -379,25 +348,6 @@ template <bool Excl, bool Read, class T, class V, int NB>
   vscan_tail<Excl, Read, T, V, NB, kBlock - 1>(p, tok, rest, c0, width, S);
   if (p.fin) slab_out<T, V>(S, lds, p.ds, width, p.fin + c0 * p.fin_cs, p.fin_rs, p.fin_cs);
 }
-
-template <class T, int Bytes>
-struct VecOf;
-template <>
-struct VecOf<float, 32> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<float, 64> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct VecOf<double, 32> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<double, 64> {
-  typedef double type __attribute__((vector_size(64)));
-};
 
 // At most 4 vectors a group with AVX-512 (64 f32 columns), 2 with AVX2's 16 registers.
 constexpr int kMaxVectorsAvx512 = 4, kMaxVectorsAvx2 = 2;
@@ -474,22 +424,22 @@ template <bool Excl, bool Read, class T, class V>
           const int64_t x = xb + u * kLanes;
           const int n = static_cast<int>(std::min<int64_t>(kLanes, p.ds - x));
           if (n <= 0) continue;
-          const V r = vload_part<V>(rd + x, n), k = vload_part<V>(kt + x, n);
-          V sv = vload<V>(sc + x);
+          const V r = load_part<V>(rd + x, n), k = load_part<V>(kt + x, n);
+          V sv = load<V>(sc + x);
           const V m = r * cdi;
           if constexpr (Excl) {
             sv = m * sv;
-            if constexpr (Read) acc[u] += vload_part<V>(qt + x, n) * sv;
+            if constexpr (Read) acc[u] += load_part<V>(qt + x, n) * sv;
             sv += k * vi;
           } else {
             sv = m * sv + k * vi;
-            if constexpr (Read) acc[u] += vload_part<V>(qt + x, n) * sv;
+            if constexpr (Read) acc[u] += load_part<V>(qt + x, n) * sv;
           }
-          vstore(sc + x, sv);
+          store(sc + x, sv);
         }
       if constexpr (Read) {
         T lanes[kW];
-        for (int u = 0; u < kNV; ++u) vstore(lanes + u * kLanes, acc[u]);
+        for (int u = 0; u < kNV; ++u) store(lanes + u * kLanes, acc[u]);
         T o = 0;
         for (int l = 0; l < kW; ++l) o += lanes[l];
         p.out[t * p.ldo + c0 + i] = o;
@@ -519,22 +469,22 @@ template <class T, class V>
 
 template <class T>
 void vscan_avx2(const VScan<T>& p, int64_t c0, int width, T* S) {
-  vscan_any<T, typename VecOf<T, 32>::type, kMaxVectorsAvx2>(p, c0, width, S);
+  vscan_any<T, Vec32<T>, kMaxVectorsAvx2>(p, c0, width, S);
 }
 template <class T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_avx512(const VScan<T>& p,
                                                                                 int64_t c0,
                                                                                 int width, T* S) {
-  vscan_any<T, typename VecOf<T, 64>::type, kMaxVectorsAvx512>(p, c0, width, S);
+  vscan_any<T, Vec64<T>, kMaxVectorsAvx512>(p, c0, width, S);
 }
 template <class T>
 void vscan_cols_avx2(const VScan<T>& p, int64_t c0, int64_t ncols, T* S) {
-  vscan_cols_any<T, typename VecOf<T, 32>::type>(p, c0, ncols, S);
+  vscan_cols_any<T, Vec32<T>>(p, c0, ncols, S);
 }
 template <class T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_cols_avx512(
     const VScan<T>& p, int64_t c0, int64_t ncols, T* S) {
-  vscan_cols_any<T, typename VecOf<T, 64>::type>(p, c0, ncols, S);
+  vscan_cols_any<T, Vec64<T>>(p, c0, ncols, S);
 }
 
 // Fused scans: the backward's two exclusive scans of one state in its two layouts (dq' and out'
@@ -571,7 +521,7 @@ template <class V, class T>
   const I* idx = kFoldIndices<I, L>.data();
   int n = L, level = 0;
   for (int h = L; h > 1; h /= 2, ++level) {
-    const IV lo = vload<IV>(idx + level * 2 * L), hi = vload<IV>(idx + level * 2 * L + L);
+    const IV lo = load<IV>(idx + level * 2 * L), hi = load<IV>(idx + level * 2 * L + L);
     for (int q = 0; q < n / 2; ++q)
       v[q] = __builtin_shuffle(v[2 * q], v[2 * q + 1], lo) +
              __builtin_shuffle(v[2 * q], v[2 * q + 1], hi);
@@ -602,9 +552,9 @@ template <class T, class V, int NB>
     T* ho = p.hout + t * p.ldho;
     V vv[NB], cd[NB], hq[NB], o[NB];
     for (int b = 0; b < NB; ++b) {
-      vv[b] = vload_part<V>(vp + b * L, width - b * L);
-      cd[b] = vload_part<V>(cp + b * L, width - b * L);
-      hq[b] = vload_part<V>(hp + b * L, width - b * L);
+      vv[b] = load_part<V>(vp + b * L, width - b * L);
+      cd[b] = load_part<V>(cp + b * L, width - b * L);
+      hq[b] = load_part<V>(hp + b * L, width - b * L);
       o[b] = V{};
     }
     for (int64_t xb = 0; xb < p.ds; xb += L) {
@@ -617,17 +567,17 @@ template <class T, class V, int NB>
         T* row = S + x * lds;
         const T r = rd[x], kx = kt[x], qx = qt[x];
         for (int b = 0; b < NB; ++b) {
-          V sv = vload<V>(row + b * L);
+          V sv = load<V>(row + b * L);
           sv = (r * cd[b]) * sv;
           o[b] += qx * sv;
           h[i] += sv * hq[b];
           sv += kx * vv[b];
-          vstore(row + b * L, sv);
+          store(row + b * L, sv);
         }
       }
-      vstore_part(ho + xb, lane_sums<V, T>(h), rows);
+      store_part(ho + xb, lane_sums<V, T>(h), rows);
     }
-    for (int b = 0; b < NB; ++b) vstore_part(p.out + t * p.ldo + b * L, o[b], width - b * L);
+    for (int b = 0; b < NB; ++b) store_part(p.out + t * p.ldo + b * L, o[b], width - b * L);
   }
   if (p.fin) slab_out<T, V>(S, lds, p.ds, width, p.fin, p.fin_rs, p.fin_cs);
 }
@@ -635,7 +585,7 @@ template <class T, class V, int NB>
 template <class T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void vscan_fused_avx512(
     const VScan<T>& p, T* S) {
-  using V = typename VecOf<T, 64>::type;
+  using V = Vec64<T>;
   constexpr int L = sizeof(V) / sizeof(T);
   switch ((p.dw + L - 1) / L) {
     case 1:
