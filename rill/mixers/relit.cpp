@@ -43,24 +43,24 @@ double RelitMixer::mixing_flops_per_token(int64_t) const {
   return config.heads * 5.0 * double(features_dim_) * double(head_dim_ + 1);
 }
 
-State RelitMixer::init_state(int64_t batch) const {
+std::vector<std::pair<std::string, Shape>> RelitMixer::state_shapes(int64_t batch) const {
   const int64_t h = config.heads, f = features_dim_, d = head_dim_;
+  if (config.update == RelitUpdate::factorised) return {{"S", {batch, h, f, d + 1}}};
+  return {{"C", {batch, h, d, f}}, {"s", {batch, h, f}}};
+}
+
+State RelitMixer::init_state(int64_t batch) const {
   State s;
-  if (config.update == RelitUpdate::factorised) {
-    s.set("S", Tensor::zeros({batch, h, f, d + 1}, config.dtype));
-  } else {
-    s.set("C", Tensor::zeros({batch, h, d, f}, config.dtype));
-    s.set("s", Tensor::zeros({batch, h, f}, config.dtype));
-  }
+  for (const auto& [name, shape] : state_shapes(batch))
+    s.set(name, Tensor::zeros(shape, config.dtype));
   return s;
 }
 
 void RelitMixer::check_state(const State& s, int64_t batch) const {
-  const State fresh = init_state(batch);
-  for (const auto& [name, t] : fresh.tensors()) {
+  for (const auto& [name, shape] : state_shapes(batch)) {
     const Tensor have = s.get(name);
-    RILL_CHECK(have.shape() == t.shape(), "[relit] state {} is {} but this batch needs {}", name,
-               shape_str(have.shape()), shape_str(t.shape()));
+    RILL_CHECK(have.shape() == shape, "[relit] state {} is {} but this batch needs {}", name,
+               shape_str(have.shape()), shape_str(shape));
   }
 }
 

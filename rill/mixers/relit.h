@@ -25,6 +25,8 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "rill/mixers/gated_features.h"
 #include "rill/mixers/mixer.h"
@@ -69,6 +71,8 @@ class RelitMixer : public Mixer {
  private:
   Tensor forward_factorised(const Tensor& x, State* state, const Tensor& resets);
   Tensor forward_projected(const Tensor& x, State* state, const Tensor& resets);
+  // The state's tensors and their shapes for B streams (init_state and check_state share it).
+  std::vector<std::pair<std::string, Shape>> state_shapes(int64_t batch) const;
   void check_state(const State& s, int64_t batch) const;
   int64_t head_dim_ = 0, features_dim_ = 0;
   std::shared_ptr<GatedFeatures> features_;

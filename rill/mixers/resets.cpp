@@ -14,25 +14,23 @@ Tensor reset_mask(const Tensor& resets, int64_t batch, int64_t len, DType dtype,
       resets.defined() && resets.dim() == 2 && resets.size(0) == batch && resets.size(1) == len,
       "[{}] resets must be [B, T] = [{}, {}], got {}", who, batch, len,
       resets.defined() ? shape_str(resets.shape()) : "undefined");
-  Tensor m = Tensor::empty({batch, len}, dtype);
-  Tensor r = resets.detach().contiguous();
-  RILL_DISPATCH_ALL(r.dtype(), who, R, {
-    RILL_DISPATCH_FLOAT(dtype, who, T, {
-      const R* rp = r.data<R>();
-      T* mp = m.data<T>();
-      for (int64_t i = 0; i < m.numel(); ++i) mp[i] = rp[i] != R(0) ? T(1) : T(0);
-    });
-  });
-  return m;
+  // 1 where nonzero: the mask is not differentiable (resets are not).
+  return add(neg(eq(resets.detach().to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
 }
 
-State reset_streams(const State& s, const State& fresh, const Tensor& lanes, const char* who) {
+State reset_streams(const State& s, const std::function<State()>& make_fresh, const Tensor& lanes,
+                    const char* who) {
   const int64_t batch = lanes.size(0);
-  bool all = true;
+  bool all = true, any = false;
   RILL_DISPATCH_FLOAT(lanes.dtype(), who, T, {
     const T* lp = lanes.contiguous().data<T>();
-    for (int64_t b = 0; b < batch; ++b) all = all && lp[b] != T(0);
+    for (int64_t b = 0; b < batch; ++b) {
+      all = all && lp[b] != T(0);
+      any = any || lp[b] != T(0);
+    }
   });
+  if (!any) return s;
+  const State fresh = make_fresh();
   if (all) return fresh;
   State out;
   for (const auto& [name, t] : s.tensors()) {
@@ -76,7 +74,8 @@ Tensor forward_in_reset_pieces(Mixer& mixer, const Tensor& x, State* state, cons
     const int64_t end = i < cuts.size() ? cuts[i] : len;
     if (end > t) outs.push_back(mixer.forward(x.narrow(1, t, end - t), &local));
     if (i < cuts.size())
-      local = reset_streams(local, fresh, mask.select(1, end).contiguous(), mixer.kind().c_str());
+      local = reset_streams(
+          local, [&] { return fresh; }, mask.select(1, end).contiguous(), mixer.kind().c_str());
     t = end;
   }
   if (state) *state = local;

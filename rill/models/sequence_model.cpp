@@ -36,7 +36,8 @@ Tensor SequenceModel::step_with_resets(const Tensor& x_t, State& state, const Te
     const int64_t batch = x_t.size(0);
     Tensor lanes =
         reset_mask(resets.reshape({batch, 1}), batch, 1, DType::f32, "model step").view({batch});
-    state = reset_streams(state, init_state(batch), lanes, "model step");
+    state = reset_streams(
+        state, [&] { return init_state(batch); }, lanes, "model step");
   }
   return step(x_t, state);
 }

@@ -139,16 +139,14 @@ Tensor flat(const Tensor& t) {
 }
 
 // A log-decay broadcast to `full` ([B,H,T(,D)] or [B,H(,D)]), detached and contiguous as `flat`
-// ([N,T(,D)]; the step form [N,1(,D)]); refuses a positive value (a decay > 1 grows the state,
-// and the kernels' exp assumes <= 0).
+// ([N,T(,D)]; the step form [N,1(,D)]): a view of g when it is already laid out so (the step
+// form runs this once per token and layer), else a copy. Refuses a positive value (a decay > 1
+// grows the state, and the kernels' exp assumes <= 0).
 template <class Shapes>
 Tensor flat_log_decay(const char* op, const Tensor& g, const Shape& full, const Shape& flat,
                       const Shapes& shapes) {
   if (!g.defined()) return g;
-  // A fresh tensor even when g is already contiguous: the resets and folding write into it.
-  Tensor f = Tensor::empty(full, g.dtype());
-  f.copy_(g.detach().expand(full));
-  f = f.view(flat);
+  Tensor f = g.detach().expand(full).contiguous().view(flat);
   RILL_DISPATCH_FLOAT(f.dtype(), op, T, {
     const T* p = f.data<T>();
     for (int64_t i = 0; i < f.numel(); ++i)
@@ -191,33 +189,30 @@ struct KernelDecays {
   Tensor reset;  // [N, len] 1 where a stream resets, in the op's dtype; undefined = none
 };
 
-// resets [B, len] (any dtype) as a [B*H, len] mask of 0 and 1, repeated over the H heads.
+// resets [B, len] (any dtype) as a [B*H, len] mask of 0 and 1 (1 where nonzero) in dtype,
+// repeated over the H heads.
 Tensor flat_resets(const Tensor& resets, int64_t heads, DType dtype) {
   if (!resets.defined()) return resets;
-  const Tensor r = resets.detach().contiguous();
-  const int64_t b = r.size(0), len = r.numel() / std::max<int64_t>(1, b);
-  Tensor m = Tensor::empty({b * heads, len}, dtype);
-  RILL_DISPATCH_ALL(r.dtype(), kOp, R, {
-    RILL_DISPATCH_FLOAT(dtype, kOp, T, {
-      const R* rp = r.data<R>();
-      T* mp = m.data<T>();
-      for (int64_t i = 0; i < b; ++i)
-        for (int64_t h = 0; h < heads; ++h)
-          for (int64_t t = 0; t < len; ++t) mp[(i * heads + h) * len + t] = rp[i * len + t] != R(0);
-    });
-  });
-  return m;
+  const Tensor r = resets.detach();
+  const int64_t b = r.size(0), len = r.size(1);
+  const Tensor nonzero = add(neg(eq(r.to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
+  return nonzero.unsqueeze(1).expand({b, heads, len}).contiguous().view({b * heads, len});
 }
 
-// g [N,len], ga [N,len,Dk], gb [N,len,Dv]: the caller's decays, flat and owned (written here).
+// g [N,len], ga [N,len,Dk], gb [N,len,Dv]: the caller's decays, flat (possibly views of the
+// caller's tensors: the one written here is copied first).
 KernelDecays kernel_decays(Tensor g, Tensor ga, Tensor gb, Tensor reset) {
   KernelDecays out{g, ga, gb, Fold::none, reset};
   const bool vector = ga.defined() || gb.defined();
-  if (!vector && !reset.defined()) return out;
-  if (!vector && !g.defined()) out.g = Tensor::zeros(reset.shape(), reset.dtype());
-  Tensor target = vector ? (ga.defined() ? ga : gb) : out.g;  // [N, len, D] or [N, len]
-  if (vector && g.defined()) out.fold = ga.defined() ? Fold::key : Fold::value;
-  if (vector) out.g = Tensor();
+  if (!reset.defined() && !(vector && g.defined())) return out;  // nothing to fold or reset
+  Tensor target;  // [N, len, D] or [N, len]: the decay written into, owned
+  if (!vector) {
+    target = out.g = g.defined() ? g.clone() : Tensor::zeros(reset.shape(), reset.dtype());
+  } else {
+    target = (ga.defined() ? out.ga : out.gb) = (ga.defined() ? ga : gb).clone();
+    if (g.defined()) out.fold = ga.defined() ? Fold::key : Fold::value;
+    out.g = Tensor();
+  }
   const int64_t rows = target.size(0) * target.size(1);
   const int64_t width = target.dim() == 3 ? target.size(2) : 1;
   RILL_DISPATCH_FLOAT(target.dtype(), kOp, T, {
