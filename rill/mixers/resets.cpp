@@ -41,14 +41,9 @@ State reset_streams(const State& s, const std::function<State()>& make_fresh, co
                who, name, shape_str(t.shape()), shape_str(f.shape()));
     Shape lane_shape(t.dim(), 1);
     lane_shape[0] = batch;
-    if (is_floating(t.dtype())) {
-      Tensor m = lanes.to(t.dtype()).view(lane_shape);
-      // s * (1 - m) + fresh * m, so the tape flows into the streams that carry on.
-      out.set(name, add(mul(t, add(mul(m, -1.0), 1.0)), mul(f, m)));
-    } else {
-      Tensor m = lanes.view(lane_shape);
-      out.set(name, where(m, f, t));
-    }
+    // A selection, not a blend: a fresh state may hold -inf (Aaren's empty logsumexp), and
+    // -inf * 0 is NaN. The tape flows into the streams that carry on.
+    out.set(name, where(lanes.view(lane_shape), f, t));
   }
   return out;
 }

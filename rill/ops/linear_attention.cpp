@@ -189,16 +189,6 @@ struct KernelDecays {
   Tensor reset;  // [N, len] 1 where a stream resets, in the op's dtype; undefined = none
 };
 
-// resets [B, len] (any dtype) as a [B*H, len] mask of 0 and 1 (1 where nonzero) in dtype,
-// repeated over the H heads.
-Tensor flat_resets(const Tensor& resets, int64_t heads, DType dtype) {
-  if (!resets.defined()) return resets;
-  const Tensor r = resets.detach();
-  const int64_t b = r.size(0), len = r.size(1);
-  const Tensor nonzero = add(neg(eq(r.to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
-  return nonzero.unsqueeze(1).expand({b, heads, len}).contiguous().view({b * heads, len});
-}
-
 // g [N,len], ga [N,len,Dk], gb [N,len,Dv]: the caller's decays, flat (possibly views of the
 // caller's tensors: the one written here is copied first).
 KernelDecays kernel_decays(Tensor g, Tensor ga, Tensor gb, Tensor reset) {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "rill/backend/cpu/copy.h"
+#include "rill/ops/elementwise.h"
 
 namespace rill {
 
@@ -61,6 +62,14 @@ void check_index_dtype(const char* op, const Tensor& idx) {
   RILL_CHECK(idx.dtype() == DType::i32 || idx.dtype() == DType::i64,
              "[{}] index must be i32 or i64, got {} {}", op, dtype_name(idx.dtype()),
              shape_str(idx.shape()));
+}
+
+Tensor flat_resets(const Tensor& resets, int64_t heads, DType dtype) {
+  if (!resets.defined()) return resets;
+  const Tensor r = resets.detach();
+  const int64_t b = r.size(0), len = r.size(1);
+  const Tensor nonzero = add(neg(eq(r.to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
+  return nonzero.unsqueeze(1).expand({b, heads, len}).contiguous().view({b * heads, len});
 }
 
 }  // namespace rill
