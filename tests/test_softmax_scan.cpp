@@ -31,8 +31,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // sees columns 0..t+1, and out = softmax(row) @ values, lse = logsumexp(row).
 SoftmaxScanResult naive(const Tensor& s, const Tensor& v, const Tensor& lse0, const Tensor& o0) {
   const int64_t b = v.size(0), h = v.size(1), t = v.size(2);
-  Tensor s_all = concat({lse0.unsqueeze(2), s}, 2);   // [B,H,T+1]
-  Tensor v_all = concat({o0.unsqueeze(2), v}, 2);     // [B,H,T+1,D]
+  Tensor s_all = concat({lse0.unsqueeze(2), s}, 2);  // [B,H,T+1]
+  Tensor v_all = concat({o0.unsqueeze(2), v}, 2);    // [B,H,T+1,D]
   Tensor future = Tensor::zeros({t, t + 1}, DType::i64);
   for (int64_t r = 0; r < t; ++r)
     for (int64_t c = r + 2; c <= t; ++c) future.data<int64_t>()[r * (t + 1) + c] = 1;
@@ -65,7 +65,8 @@ double parity_error(const Candidate& candidate, uint64_t seed) {
     for (int64_t i = 0; i <= k; ++i) m = std::max(m, s[i]);
     for (int64_t j = 0; j < d; ++j) {
       double num = 0, den = 0;
-      for (int64_t i = 0; i <= k; ++i) num += std::exp(s[i] - m) * v[i * d + j], den += std::exp(s[i] - m);
+      for (int64_t i = 0; i <= k; ++i)
+        num += std::exp(s[i] - m) * v[i * d + j], den += std::exp(s[i] - m);
       worst = std::max(worst, std::abs(got[k * d + j] - num / den));
     }
   }
@@ -146,8 +147,8 @@ std::vector<double> hillis_steele_right(const std::vector<double>& s, const std:
 // Both cpu forms (one running scan; chunks with carries) and the ref recurrence equal naive
 // attention in f64, outputs and lse, with a carried state.
 TEST(SoftmaxScan, EqualsNaiveAttentionInEveryForm) {
-  ASSERT_EQ(cpu::softmax_scan_chunks(8, 300), 1);   // enough sequences: one running scan
-  ASSERT_GT(cpu::softmax_scan_chunks(2, 300), 1);   // few: chunked, with carries
+  ASSERT_EQ(cpu::softmax_scan_chunks(8, 300), 1);  // enough sequences: one running scan
+  ASSERT_GT(cpu::softmax_scan_chunks(2, 300), 1);  // few: chunked, with carries
   for (auto [b, h, t] : {std::tuple{2, 4, 300}, std::tuple{1, 2, 300}, std::tuple{1, 1, 7}})
     for (Backend backend : {Backend::ref, Backend::cpu}) {
       BackendGuard guard(backend);
@@ -182,7 +183,8 @@ TEST(SoftmaxScan, GradientsMatchNaiveAttentionAndFiniteDifferences) {
       for (const Tensor& l : leaves) g.push_back(l.grad());
       return g;
     };
-    const auto want = grads([](const std::vector<Tensor>& x) { return naive(x[0], x[1], x[2], x[3]); });
+    const auto want =
+        grads([](const std::vector<Tensor>& x) { return naive(x[0], x[1], x[2], x[3]); });
     for (Backend backend : {Backend::ref, Backend::cpu}) {
       BackendGuard guard(backend);
       const auto got =
@@ -222,7 +224,8 @@ TEST(SoftmaxScan, StableForHugeAndVeryNegativeScores) {
         const SoftmaxScanResult want =
             naive(s.to(DType::f64), v.to(DType::f64), Tensor::full({1, 2}, -kInf, DType::f64),
                   Tensor::zeros({1, 2, 3}, DType::f64));
-        EXPECT_TRUE(all_close(r.out.to(DType::f64), want.out, dt == DType::f32 ? 1e-5 : -1)) << what;
+        EXPECT_TRUE(all_close(r.out.to(DType::f64), want.out, dt == DType::f32 ? 1e-5 : -1))
+            << what;
       }
 }
 
@@ -314,11 +317,11 @@ TEST(SoftmaxScan, ResetsEqualSeparateSequences) {
     const SoftmaxScanResult r = softmax_scan(in.s, in.v, in.lse0, in.o0, resets);
     const SoftmaxScanResult before = softmax_scan(in.s, in.v, in.lse0, in.o0);
     const SoftmaxScanResult fresh = softmax_scan(in.s, in.v);
-    const SoftmaxScanResult after =
-        softmax_scan(in.s.narrow(2, 90, 60), in.v.narrow(2, 90, 60));
+    const SoftmaxScanResult after = softmax_scan(in.s.narrow(2, 90, 60), in.v.narrow(2, 90, 60));
     const std::string what = backend_name(backend);
-    EXPECT_TRUE(all_close(r.out.select(0, 0).narrow(1, 0, 90),
-                          before.out.select(0, 0).narrow(1, 0, 90))) << what;
+    EXPECT_TRUE(
+        all_close(r.out.select(0, 0).narrow(1, 0, 90), before.out.select(0, 0).narrow(1, 0, 90)))
+        << what;
     EXPECT_TRUE(all_close(r.out.select(0, 0).narrow(1, 90, 60), after.out.select(0, 0))) << what;
     EXPECT_TRUE(all_close(r.out.select(0, 1), fresh.out.select(0, 1))) << what;
     Tensor sl = in.s.clone().set_requires_grad(true), l0 = in.lse0.clone().set_requires_grad(true);
@@ -348,8 +351,11 @@ TEST(SoftmaxScan, BadInput) {
   expect_error([&] { softmax_scan(in.s, in.v, in.lse0.narrow(1, 0, 2), in.o0); },
                {"softmax_scan", "lse0"});
   expect_error([&] { softmax_scan(in.s, in.v, Tensor(), in.o0); }, {"softmax_scan", "o0"});
-  expect_error([&] { softmax_scan(in.s, in.v, in.lse0, in.o0, Tensor::zeros({2, 4})); },
-               {"softmax_scan", "resets"});
+  expect_error(
+      [&] {
+        softmax_scan(in.s, in.v, in.lse0, in.o0, Tensor::zeros({2, 4}));
+      },
+      {"softmax_scan", "resets"});
   expect_error([&] { softmax_scan(in.s.narrow(2, 0, 0), in.v.narrow(2, 0, 0)); },
                {"softmax_scan", "T >= 1"});
 }

@@ -18,9 +18,9 @@ AarenMixer::AarenMixer(const AarenConfig& c) : Mixer(c.d_model), config(c) {
   RILL_CHECK(c.heads > 0 && (c.head_dim > 0 || c.d_model % c.heads == 0),
              "[aaren] d_model {} is not divisible by {} heads", c.d_model, c.heads);
   head_dim_ = c.head_dim > 0 ? c.head_dim : c.d_model / c.heads;
-  proj_ = register_module("proj", std::make_shared<MultiHeadProjection>(
-                                      c.d_model, c.heads, head_dim_, head_dim_, c.seed, c.bias,
-                                      c.dtype));
+  proj_ = register_module(
+      "proj", std::make_shared<MultiHeadProjection>(c.d_model, c.heads, head_dim_, head_dim_,
+                                                    c.seed, c.bias, c.dtype));
   // q plays the part of a token: unit scale per feature, like a normalised input.
   Tensor q = Tensor::empty({c.d_model}, c.dtype);
   nn::normal_(q, 0, 1, nn::derive_seed(c.seed, 7));

@@ -17,8 +17,8 @@ std::string shapes(const Tensor& s, const Tensor& v, const Tensor& lse0, const T
   auto sh = [](const Tensor& t) {
     return t.defined() ? shape_str(t.shape()) : std::string("(none)");
   };
-  return fmt::format("scores {} values {} lse0 {} o0 {} resets {}", sh(s), sh(v), sh(lse0),
-                     sh(o0), sh(resets));
+  return fmt::format("scores {} values {} lse0 {} o0 {} resets {}", sh(s), sh(v), sh(lse0), sh(o0),
+                     sh(resets));
 }
 
 void validate(const Tensor& s, const Tensor& v, const Tensor& lse0, const Tensor& o0,
@@ -29,8 +29,9 @@ void validate(const Tensor& s, const Tensor& v, const Tensor& lse0, const Tensor
   RILL_CHECK(is_floating(v.dtype()), "[{}] expects f32 or f64, got values {} ({})", kOp,
              dtype_name(v.dtype()), all);
   for (const Tensor* t : {&s, &lse0, &o0})
-    RILL_CHECK(!t->defined() || t->dtype() == v.dtype(), "[{}] dtypes differ: values {}, got {} ({})",
-               kOp, dtype_name(v.dtype()), dtype_name(t->dtype()), all);
+    RILL_CHECK(!t->defined() || t->dtype() == v.dtype(),
+               "[{}] dtypes differ: values {}, got {} ({})", kOp, dtype_name(v.dtype()),
+               dtype_name(t->dtype()), all);
   RILL_CHECK(v.dim() == 4 && v.size(2) > 0, "[{}] values must be [B,H,T,Dv] with T >= 1; got {}",
              kOp, all);
   const int64_t b = v.size(0), h = v.size(1), t = v.size(2), d = v.size(3);

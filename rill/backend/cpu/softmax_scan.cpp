@@ -182,8 +182,8 @@ void backward_impl(const SoftmaxScanArgs& args, const Tensor& outs, const Tensor
         for (int64_t j = 0; j < d; ++j) dvt[j] = alpha * r[j];
         ds[o] = alpha * (vr - rho);
         const T prev = t > 0 ? lse[o - 1] : before;
-        const T beta = (reset && reset[o] != 0) || prev == kNegInf<T> ? T(0)
-                                                                       : std::exp(prev - lse[o]);
+        const T beta =
+            (reset && reset[o] != 0) || prev == kNegInf<T> ? T(0) : std::exp(prev - lse[o]);
 #pragma omp simd
         for (int64_t j = 0; j < d; ++j) r[j] *= beta;
         rho *= beta;
@@ -212,7 +212,8 @@ void softmax_scan(const SoftmaxScanArgs& args, const Tensor& out, const Tensor& 
 }
 
 void softmax_scan_backward(const SoftmaxScanArgs& args, const Tensor& out, const Tensor& lse,
-                           const Tensor& g_out, const Tensor& g_lse, const SoftmaxScanGrads& grads) {
+                           const Tensor& g_out, const Tensor& g_lse,
+                           const SoftmaxScanGrads& grads) {
   RILL_DISPATCH_FLOAT(args.v.dtype(), "softmax_scan", T,
                       backward_impl<T>(args, out, lse, g_out, g_lse, grads));
 }

@@ -35,7 +35,7 @@ void forward_impl(const SoftmaxScanArgs& args, const Tensor& outs, const Tensor&
       }
       const T m_new = std::max(m, s[o]);
       const T keep = m == kNegInf<T> ? T(0) : std::exp(m - m_new);  // exp(m_{k-1} - m_k)
-      const T take = std::exp(s[o] - m_new);                         // exp(s_k - m_k)
+      const T take = std::exp(s[o] - m_new);                        // exp(s_k - m_k)
       c = c * keep + take;
       m = m_new;
       for (int64_t j = 0; j < d; ++j) {
@@ -78,8 +78,8 @@ void backward_impl(const SoftmaxScanArgs& args, const Tensor& outs, const Tensor
       if (reset && reset[ot] != 0) start = t;
       const T* gt = g_out + ot * d;
       // The carried state is one more token, seen while no reset has come.
-      const bool state_seen = start == 0 && !(reset && reset[i * len] != 0) && lse0 &&
-                              lse0[i] != kNegInf<T>;
+      const bool state_seen =
+          start == 0 && !(reset && reset[i * len] != 0) && lse0 && lse0[i] != kNegInf<T>;
       if (state_seen) {
         const T p = std::exp(lse0[i] - lse[ot]);
         T dot = 0;
@@ -111,7 +111,8 @@ void softmax_scan(const SoftmaxScanArgs& args, const Tensor& out, const Tensor& 
 }
 
 void softmax_scan_backward(const SoftmaxScanArgs& args, const Tensor& out, const Tensor& lse,
-                           const Tensor& g_out, const Tensor& g_lse, const SoftmaxScanGrads& grads) {
+                           const Tensor& g_out, const Tensor& g_lse,
+                           const SoftmaxScanGrads& grads) {
   RILL_DISPATCH_FLOAT(args.v.dtype(), "softmax_scan", T,
                       backward_impl<T>(args, out, lse, g_out, g_lse, grads));
 }
