@@ -46,10 +46,10 @@ Tensor naive_aaren(const AarenMixer& m, const Tensor& x) {
     Tensor y = matmul(in, param(m, "proj." + which + ".weight").transpose(0, 1));
     return m.config.bias ? add(y, param(m, "proj." + which + ".bias")) : y;
   };
-  Tensor q = linear("q", param(m, "query").view({1, kD})).view({h, 1, d});   // [H,1,d]
-  Tensor k = linear("k", x).view({b, t, h, d}).transpose(1, 2);              // [B,H,T,d]
+  Tensor q = linear("q", param(m, "query").view({1, kD})).view({h, 1, d});  // [H,1,d]
+  Tensor k = linear("k", x).view({b, t, h, d}).transpose(1, 2);             // [B,H,T,d]
   Tensor v = linear("v", x).view({b, t, h, d}).transpose(1, 2);
-  Tensor s = mul(sum(mul(k, q), {3}), 1.0 / std::sqrt(double(d)));          // [B,H,T]
+  Tensor s = mul(sum(mul(k, q), {3}), 1.0 / std::sqrt(double(d)));  // [B,H,T]
   Tensor future = Tensor::zeros({t, t}, DType::i64);
   for (int64_t r = 0; r < t; ++r)
     for (int64_t c = r + 1; c < t; ++c) future.data<int64_t>()[r * t + c] = 1;
@@ -109,10 +109,19 @@ TEST(Aaren, BlockHasTheTransformersParametersPlusTheQuery) {
 }
 
 TEST(Aaren, BadConfig) {
-  expect_error([] { make_mixer({{"type", "aaren"}, {"heads", 3}}, kD, 1, DType::f32); },
-               {"aaren", "divisible"});
-  expect_error([] { make_mixer({{"type", "aaren"}, {"window", 3}}, kD, 1, DType::f32); },
-               {"aaren", "window"});
-  expect_error([] { make_mixer({{"type", "aaren"}, {"heads", 0}}, kD, 1, DType::f32); },
-               {"aaren", "heads"});
+  expect_error(
+      [] {
+        make_mixer({{"type", "aaren"}, {"heads", 3}}, kD, 1, DType::f32);
+      },
+      {"aaren", "divisible"});
+  expect_error(
+      [] {
+        make_mixer({{"type", "aaren"}, {"window", 3}}, kD, 1, DType::f32);
+      },
+      {"aaren", "window"});
+  expect_error(
+      [] {
+        make_mixer({{"type", "aaren"}, {"heads", 0}}, kD, 1, DType::f32);
+      },
+      {"aaren", "heads"});
 }

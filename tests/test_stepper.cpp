@@ -41,6 +41,7 @@ std::vector<ModelCase> cases() {
              {{"mlp", "swiglu"}, {"norm", "rms"}})},
       {"post-norm, untied head",
        model({kDefaultMixer}, {{"blocks", "post_norm"}, {"tie_embeddings", false}})},
+      {"aaren with biases", model({{{"type", "aaren"}, {"heads", 4}, {"bias", true}}})},
       {"softmax and a GRU-gated block (tensor fallbacks)",
        model({{{"type", "softmax_attention"}, {"window", 8}}, kDefaultMixer},
              {{"blocks", {"gru_gated", "pre_norm"}}})},

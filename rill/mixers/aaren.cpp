@@ -44,25 +44,25 @@ void AarenMixer::check_state(const State& s, int64_t batch) const {
                s.has(name) ? shape_str(s.get(name).shape()) : std::string("nothing"));
 }
 
-Tensor AarenMixer::scores(const Tensor& x) const {
+std::pair<Tensor, Tensor> AarenMixer::score_weights() const {
   const int64_t h = config.heads, d = config.d_model;
   const nn::Linear& wq = proj_->q_proj();
   const nn::Linear& wk = proj_->k_proj();
   const double scale = 1.0 / std::sqrt(double(head_dim_));
   Tensor qh = wq.forward(query_.view({1, d})).view({h, head_dim_, 1});  // q~ per head
-  // u_h = W_k,h^T q~_h / sqrt(d): [H, D]
   Tensor u = mul(sum(mul(wk.weight.view({h, head_dim_, d}), qh), {1}), scale);
-  Tensor s = matmul(x, u.transpose(0, 1));  // [B,T,H]
-  if (wk.bias.defined())                    // + b_k,h . q~_h / sqrt(d)
-    s = add(s, mul(sum(mul(wk.bias.view({h, head_dim_}), qh.view({h, head_dim_})), {1}), scale));
-  return s;
+  if (!wk.bias.defined()) return {u, Tensor()};
+  return {u, mul(sum(mul(wk.bias.view({h, head_dim_}), qh.view({h, head_dim_})), {1}), scale)};
 }
 
 Tensor AarenMixer::run(const Tensor& x, State* state, const Tensor& resets) {
   const int64_t b = x.size(0);
   if (state) check_state(*state, b);
-  Tensor s = scores(x).transpose(1, 2);  // [B,H,T]
-  Tensor v = proj_->v(x);                // [B,H,T,d]
+  const auto [u, c] = score_weights();
+  Tensor s = matmul(x, u.transpose(0, 1));  // [B,T,H]
+  if (c.defined()) s = add(s, c);
+  s = s.transpose(1, 2);   // [B,H,T]
+  Tensor v = proj_->v(x);  // [B,H,T,d]
   SoftmaxScanResult r = state ? softmax_scan(s, v, state->get("lse"), state->get("o"), resets)
                               : softmax_scan(s, v, Tensor(), Tensor(), resets);
   if (state) {

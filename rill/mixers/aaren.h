@@ -20,6 +20,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "rill/mixers/mixer.h"
 #include "rill/mixers/multi_head.h"
@@ -47,6 +48,11 @@ class AarenMixer : public Mixer {
     return 4.0 * config.heads * head_dim_;
   }
 
+  // The scores' weights with the keys folded in: u [H, D] = W_k,h^T q~_h / sqrt(d) and, with
+  // biases, c [H] = b_k,h . q~_h / sqrt(d) (undefined without): s_t,h = u_h . x_t + c_h.
+  std::pair<Tensor, Tensor> score_weights() const;
+  std::unique_ptr<MixerStepper> make_stepper(int64_t batch, WeightFormat format) override;
+
   AarenConfig config;
 
  protected:
@@ -56,9 +62,8 @@ class AarenMixer : public Mixer {
 
  private:
   Tensor run(const Tensor& x, State* state, const Tensor& resets);
-  // The scores [B,T,H] of x [B,T,D]: x against W_k,h^T q~_h, scaled.
-  Tensor scores(const Tensor& x) const;
   void check_state(const State& s, int64_t batch) const;
+  friend class AarenStepper;
   int64_t head_dim_;
   Tensor query_;  // [D] the learned query token q
   std::shared_ptr<MultiHeadProjection> proj_;
