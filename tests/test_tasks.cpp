@@ -22,11 +22,14 @@ using nlohmann::json;
 
 namespace {
 
-const json kModel = {
-    {"d_model", 32},
-    {"n_layers", 2},
-    {"mlp_hidden", 64},
-    {"mixers", {{{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}, {"local", "conv3"}}}}};
+const json kLinearAttention = {
+    {"type", "linear_attention"}, {"heads", 2}, {"chunk", 8}, {"local", "conv3"}};
+// Aaren as a drop-in for the attention of the same block (the tasks take any mixer).
+const json kAaren = {{"type", "aaren"}, {"heads", 2}, {"local", "conv3"}};
+
+json model_config(const json& mixer = kLinearAttention) {
+  return {{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"mixers", {mixer}}};
+}
 
 // 1,200 sequences of 12 steps of 4 features in [0, 1]: step 0 is the one-hot of the class, the
 // other steps are noise in [0, 0.3]. Chance is 25%.
@@ -73,10 +76,11 @@ void prepare_sine(const std::string& dir) {
   data::prepare_series_from(s, csv, dir);
 }
 
-TrainConfig run_config(const TempDir& dir, const json& task, int64_t steps) {
+TrainConfig run_config(const TempDir& dir, const json& task, int64_t steps,
+                       const json& mixer = kLinearAttention) {
   TrainConfig c;
   c.task = task;
-  c.model = kModel;
+  c.model = model_config(mixer);
   c.data_dir = dir.str();
   c.out_dir = dir / "run";
   c.batch = 32, c.steps = steps, c.warmup = 10, c.lr = 3e-3, c.min_lr = 3e-4;
@@ -89,33 +93,37 @@ TrainConfig run_config(const TempDir& dir, const json& task, int64_t steps) {
 TEST(Tasks, ClassificationLearnsTheCue) {
   TempDir dir;
   prepare_cue_set(dir.str());
-  TrainConfig cfg = run_config(dir, {{"type", "classification"}, {"dataset", "cue"}}, 150);
-  TrainResult r = train(cfg, false);
-  EXPECT_EQ(r.valid.primary, "accuracy");
-  EXPECT_EQ(r.unit, "sequences");
-  // Chance is 0.25; the cue is unambiguous, so a working model gets nearly all of them.
-  EXPECT_GT(r.valid.headline(), 0.9) << "valid loss " << r.valid.loss;
-  RunParts p = build_run(cfg);
-  EXPECT_EQ(p.model->io().in_features, 4);
-  EXPECT_EQ(p.model->io().out_dim, 4);
-  EXPECT_EQ(p.task->evaluate(*p.model, "test", 0).value("examples"), 120);
+  for (const json& mixer : {kLinearAttention, kAaren}) {
+    TrainConfig cfg = run_config(dir, {{"type", "classification"}, {"dataset", "cue"}}, 150, mixer);
+    TrainResult r = train(cfg, false);
+    EXPECT_EQ(r.valid.primary, "accuracy");
+    EXPECT_EQ(r.unit, "sequences");
+    // Chance is 0.25; the cue is unambiguous, so a working model gets nearly all of them.
+    EXPECT_GT(r.valid.headline(), 0.9) << mixer.dump() << " valid loss " << r.valid.loss;
+    RunParts p = build_run(cfg);
+    EXPECT_EQ(p.model->io().in_features, 4);
+    EXPECT_EQ(p.model->io().out_dim, 4);
+    EXPECT_EQ(p.task->evaluate(*p.model, "test", 0).value("examples"), 120);
+  }
 }
 
 TEST(Tasks, ForecastingBeatsTheNaiveForecasts) {
   TempDir dir;
   prepare_sine(dir.str());
-  TrainConfig cfg =
-      run_config(dir, {{"type", "forecasting"}, {"dataset", "sine"}, {"input_len", 48}}, 300);
-  TrainResult r = train(cfg, false);
-  const Metrics& m = r.valid;
-  EXPECT_EQ(m.primary, "mse");
-  // Six steps ahead, repeating the last value is far off (about 1.0 on the standardised scale);
-  // the season is learnable down to the noise (about 0.02).
-  EXPECT_GT(m.value("last_value_mse"), 0.5);
-  EXPECT_LT(m.value("mse"), m.value("last_value_mse") / 4) << m.to_json().dump();
-  EXPECT_LT(m.value("mae"), 0.35) << m.to_json().dump();
-  RunParts p = build_run(cfg);
-  EXPECT_EQ(p.model->io().out_dim, 6);  // horizon x features
+  for (const json& mixer : {kLinearAttention, kAaren}) {
+    TrainConfig cfg = run_config(
+        dir, {{"type", "forecasting"}, {"dataset", "sine"}, {"input_len", 48}}, 300, mixer);
+    TrainResult r = train(cfg, false);
+    const Metrics& m = r.valid;
+    EXPECT_EQ(m.primary, "mse");
+    // Six steps ahead, repeating the last value is far off (about 1.0 on the standardised
+    // scale); the season is learnable down to the noise (about 0.02).
+    EXPECT_GT(m.value("last_value_mse"), 0.5);
+    EXPECT_LT(m.value("mse"), m.value("last_value_mse") / 4) << mixer.dump() << m.to_json().dump();
+    EXPECT_LT(m.value("mae"), 0.35) << mixer.dump() << m.to_json().dump();
+    RunParts p = build_run(cfg);
+    EXPECT_EQ(p.model->io().out_dim, 6);  // horizon x features
+  }
 }
 
 TEST(Tasks, ShuffledBatchesCoverEachEpochAndResume) {
