@@ -3,7 +3,8 @@
 // out_dir/<data set>/<config>, the naive forecasts of each series as rows of their own; a data
 // set of the wrong kind for the configs' task (or one not prepared, or a task that reads none) is
 // refused by name before any training; models that read real-valued features get a step time
-// like token models; without a list the table keeps its one-data-set shape. All on data made
+// like token models; without a list the table keeps its one-data-set shape. The Aaren
+// comparison configs (configs/aaren) differ only in their mixer and out_dir. All on data made
 // here.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -201,4 +202,22 @@ TEST(Compare, CommandLine) {
   EXPECT_NE(text.find("\n| wave | forecast |"), std::string::npos) << text;
   EXPECT_NE(text.find("\n| wave | naive last value |"), std::string::npos) << text;
   EXPECT_TRUE(fs::exists(dir / "runs/wave/forecast/checkpoint.safetensors"));
+}
+
+// The two comparisons' configs: the Aaren one of each pair is its Transformer one with the
+// mixer's type (and the out_dir) changed, so the comparison compares the mixers alone.
+TEST(Compare, AarenConfigsDifferOnlyInTheMixer) {
+  const std::string dir = std::string(RILL_SOURCE_DIR) + "/configs/aaren/";
+  for (const char* kind : {"forecast", "classify"}) {
+    SCOPED_TRACE(kind);
+    json transformer = json::parse(read_all(dir + kind + "_transformer.json"));
+    json aaren = json::parse(read_all(dir + kind + "_aaren.json"));
+    EXPECT_EQ(transformer["model"]["mixers"],
+              json::parse(R"([{"type": "softmax_attention", "heads": 4}])"));
+    EXPECT_EQ(aaren["model"]["mixers"], json::parse(R"([{"type": "aaren", "heads": 4}])"));
+    aaren["model"]["mixers"][0]["type"] = "softmax_attention";
+    aaren["out_dir"] = transformer["out_dir"];
+    EXPECT_EQ(aaren, transformer);
+    TrainConfig::from_json(transformer).validate();
+  }
 }
