@@ -4,15 +4,11 @@
 // Each bound is one a broken model cannot reach. Also: the shuffled batches' order and resume.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <random>
-
-#include "rill/data/labelled.h"
-#include "rill/data/series.h"
 #include "rill/tasks/classification.h"
 #include "rill/tasks/forecasting.h"
 #include "rill/tasks/shuffled_batches.h"
 #include "rill/train/trainer.h"
+#include "tests/support/datasets.h"
 #include "tests/support/runs.h"
 #include "tests/support/testing.h"
 
@@ -29,51 +25,6 @@ const json kAaren = {{"type", "aaren"}, {"heads", 2}, {"local", "conv3"}};
 
 json model_config(const json& mixer = kLinearAttention) {
   return {{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"mixers", {mixer}}};
-}
-
-// 1,200 sequences of 12 steps of 4 features in [0, 1]: step 0 is the one-hot of the class, the
-// other steps are noise in [0, 0.3]. Chance is 25%.
-void prepare_cue_set(const std::string& dir) {
-  data::LabelledInfo info;
-  info.source.name = "cue";
-  info.source.package = {"test", "none", "true", "true", "echo 0"};
-  info.source.description = "made by test_tasks";
-  info.format = data::LabelledFormat::csv;
-  info.steps = 12, info.features = 4, info.max_value = 1;
-  info.class_names = {"a", "b", "c", "d"};
-  info.valid_percent = 10, info.test_percent = 10, info.seed = 3;
-  std::mt19937 rng(11);
-  std::uniform_real_distribution<double> noise(0, 0.3);
-  std::string csv;
-  for (int r = 0; r < 1200; ++r) {
-    const int label = int(rng() % 4);
-    for (int t = 0; t < 12; ++t)
-      for (int f = 0; f < 4; ++f)
-        csv += fmt::format("{:.4f},", t == 0 ? (f == label ? 1.0 : 0.0) : noise(rng));
-    csv += fmt::format("{}\n", label);
-  }
-  data::prepare_labelled_from(info, {{"csv", csv}}, dir);
-}
-
-// 2,000 steps of sin(2 pi t / 24) + N(0, 0.1^2): season 24, horizon 6.
-void prepare_sine(const std::string& dir) {
-  data::SeriesInfo s;
-  s.source.name = "sine";
-  s.source.package = {"test", "none", "true", "true", "echo 0"};
-  s.source.extract = {{"csv", "true"}};
-  s.source.description = "made by test_tasks";
-  s.value_columns = {"y"};
-  s.time_format = data::TimeFormat::none;
-  s.period = "1 step";
-  s.seasonal_period = 24;
-  s.season = "the sine's period";
-  s.horizon = 6;
-  std::mt19937 rng(5);
-  std::normal_distribution<double> noise(0, 0.1);
-  std::string csv = "y\n";
-  for (int t = 0; t < 2000; ++t)
-    csv += fmt::format("{:.6f}\n", std::sin(2 * M_PI * t / 24) + noise(rng));
-  data::prepare_series_from(s, csv, dir);
 }
 
 TrainConfig run_config(const TempDir& dir, const json& task, int64_t steps,

@@ -139,6 +139,20 @@ OpenedDataset open_dataset(const std::string& name, const std::string& data_dir,
   return o;
 }
 
+DataStatus data_status(const std::string& name, const std::string& data_dir) {
+  DataStatus s;
+  if (const DataEntry* e = find_data(name)) s.kind = e->kind, s.registered = true;
+  if (name.empty() || name.find('/') != std::string::npos) return s;
+  const fs::path manifest = fs::path(data_dir) / name / "manifest.json";
+  s.prepared = fs::exists(manifest);
+  if (s.prepared && !s.kind) {
+    const std::string format = read_manifest(manifest.string()).value("format", "");
+    for (DataKind k : {DataKind::corpus, DataKind::labelled, DataKind::series})
+      if (format == manifest_format(k)) s.kind = k;
+  }
+  return s;
+}
+
 Tensor load_tensor(const SafetensorsReader& reader, const std::string& tensor, DType dtype,
                    int64_t rank, const std::string& again) {
   RILL_CHECK(reader.contains(tensor), "[data] {} has no tensor \"{}\": {}", reader.path(), tensor,

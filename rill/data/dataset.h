@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,16 @@ struct OpenedDataset {
 // format or version, a missing or (when verify) changed file each give their own error.
 OpenedDataset open_dataset(const std::string& name, const std::string& data_dir, DataKind kind,
                            const std::vector<std::string>& files, bool verify);
+
+// What is known of the data set `name` without opening it: its kind (the registered one, else
+// the one its prepared manifest under data_dir declares; none when neither says) and whether
+// data_dir holds it prepared (its manifest is there). Callers that run many data sets check
+// them all with it before they start.
+struct DataStatus {
+  std::optional<DataKind> kind;
+  bool registered = false, prepared = false;
+};
+DataStatus data_status(const std::string& name, const std::string& data_dir);
 
 // A tensor of a prepared file with the dtype and rank the format promises; errors name the file.
 Tensor load_tensor(const SafetensorsReader& reader, const std::string& tensor, DType dtype,

@@ -124,7 +124,9 @@ Metrics ForecastingTask::evaluate(SequenceModel& model, const std::string& split
     const data::NaiveBaselines nb =
         data::naive_baselines(values_, r.begin, r.end, spec, series_.seasonal_period);
     m.values.push_back({"last_value_mse", nb.last_value.mse});
+    m.values.push_back({"last_value_mae", nb.last_value.mae});
     m.values.push_back({"seasonal_naive_mse", nb.seasonal_naive.mse});
+    m.values.push_back({"seasonal_naive_mae", nb.seasonal_naive.mae});
   }
   m.values.push_back({"windows", double(n)});
   return m;

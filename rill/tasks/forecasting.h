@@ -4,7 +4,9 @@
 // the forecast [B, H, F]. With "normalize": "window" (the default, as the Non-stationary
 // Transformer) each input window is scaled by its own mean and std and the forecast scaled back,
 // so the model sees level-free inputs. Loss: MSE; metrics on the standardised scale: MSE and MAE,
-// beside the naive last-value and seasonal-naive forecasts of the same windows.
+// beside those of the naive last-value and seasonal-naive forecasts of the same windows
+// (last_value_mse, last_value_mae, seasonal_naive_mse, seasonal_naive_mae; when a split is
+// evaluated whole).
 //
 // Config: {"type": "forecasting", "dataset": "sunspots", "input_len": 96, "horizon": 12,
 //          "normalize": "window", "stride": 1}

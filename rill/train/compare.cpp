@@ -1,12 +1,16 @@
-// The comparison command's library half: train each config under the same time budget, then
-// measure state sizes, generation speed and the test metric.
+// The comparison command's library half: train each config under the same time budget (on each
+// data set of a list), then measure state sizes, the step time and the test metrics.
 #include "rill/train/compare.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <set>
 
+#include "rill/data/dataset.h"
 #include "rill/train/checkpoint.h"
 #include "rill/train/generate.h"
 
@@ -22,24 +26,141 @@ std::string bytes_text(size_t b) {
   return fmt::format("{:.1f} MiB", b / double(1 << 20));
 }
 
-// Tokens per second of the step form (its tight path, f32 weights), one stream, after a short
-// prompt (greedy sampling, so the sampler's sort is not what is timed).
-double generation_speed(SequenceModel& model, int64_t tokens, int threads) {
-  if (model.io().vocab <= 0) return 0;
+// Seconds per step of the step form (f32 weights), one stream, after a 64-step prompt and 16
+// warm-up steps. A token model generates through its tight path (greedy sampling, so the
+// sampler's sort is not what is timed); a model that reads real-valued features takes its tensor
+// step on standard-normal vectors (the tasks standardise their inputs), drawn before the clock.
+double step_seconds(SequenceModel& model, int64_t steps, int threads) {
+  RILL_CHECK(steps > 0, "[compare] the number of timed steps must be positive, got {}", steps);
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  std::vector<int64_t> prompt(64);
-  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int64_t(i * 7 % model.io().vocab);
-  Stream s = start_stream(model, prompt, 1);
-  SamplerOptions greedy;
-  greedy.temperature = 0;
-  auto stepper = model.make_stepper(1, WeightFormat::f32);
-  continue_stream(model, s, 16, greedy, {}, {}, stepper.get());  // warm the caches
-  const auto t0 = std::chrono::steady_clock::now();
-  continue_stream(model, s, tokens, greedy, {}, {}, stepper.get());
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  constexpr int64_t kPrompt = 64, kWarm = 16;
+  double sec = 0;
+  if (model.io().vocab > 0) {
+    std::vector<int64_t> prompt(kPrompt);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int64_t(i * 7 % model.io().vocab);
+    Stream s = start_stream(model, prompt, 1);
+    SamplerOptions greedy;
+    greedy.temperature = 0;
+    auto stepper = model.make_stepper(1, WeightFormat::f32);
+    continue_stream(model, s, kWarm, greedy, {}, {}, stepper.get());  // warm the caches
+    const auto t0 = std::chrono::steady_clock::now();
+    continue_stream(model, s, steps, greedy, {}, {}, stepper.get());
+    sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    const int64_t f = model.io().in_features;
+    RILL_CHECK(f > 0, "[compare] the model reads neither tokens nor features: nothing to step");
+    NoGradGuard no_grad;
+    const Tensor x = Tensor::randn({kPrompt + kWarm + steps, f}, 7);
+    State state = model.init_state(1);
+    model.forward(x.narrow(0, 0, kPrompt).reshape({1, kPrompt, f}), &state);
+    for (int64_t t = kPrompt; t < kPrompt + kWarm; ++t) model.step(x.narrow(0, t, 1), state);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t t = kPrompt + kWarm; t < kPrompt + kWarm + steps; ++t)
+      model.step(x.narrow(0, t, 1), state);
+    sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   omp_set_num_threads(saved);
-  return double(tokens) / sec;
+  return sec / double(steps);
+}
+
+// The field of a task's config that names its data, and the kind of data set it names.
+struct DataField {
+  const char* field;
+  data::DataKind kind;
+};
+std::optional<DataField> data_field(const std::string& task_type) {
+  if (task_type == "language_modeling") return DataField{"corpus", data::DataKind::corpus};
+  if (task_type == "classification") return DataField{"dataset", data::DataKind::labelled};
+  if (task_type == "forecasting") return DataField{"dataset", data::DataKind::series};
+  return std::nullopt;
+}
+
+// "a series", "a labelled set", "a corpus", with the registered names of that kind.
+std::string kind_text(data::DataKind kind, bool with_names) {
+  std::string s = kind == data::DataKind::series     ? "a series"
+                  : kind == data::DataKind::labelled ? "a labelled set"
+                                                     : "a corpus";
+  if (!with_names) return s;
+  std::string names;
+  for (const data::DataEntry& e : data::data_entries())
+    if (e.kind == kind) names += (names.empty() ? "" : ", ") + e.name;
+  return names.empty() ? s : fmt::format("{} ({})", s, names);
+}
+
+// The run of `run` on data set `dataset`: its task's data field replaced, once the data set is
+// known to be prepared and of the kind that task reads (errors name the data set and the run).
+NamedRun on_dataset(const NamedRun& run, const std::string& dataset, const std::string& data_dir) {
+  const std::string type = run.config.task.value("type", "");
+  const std::optional<DataField> field = data_field(type);
+  RILL_CHECK(field.has_value(),
+             "[compare] {} trains a {} task, which reads no data set by name: a list of data "
+             "sets needs language_modeling, classification or forecasting configs",
+             run.name, type.empty() ? "\"\"" : type);
+  const data::DataStatus st = data::data_status(dataset, data_dir);
+  RILL_CHECK(st.kind.has_value(),
+             "[compare] {} is neither a known data set nor prepared in {}: {} trains a {} task, "
+             "which reads {}",
+             dataset, data::dir_for_message(data_dir), run.name, type,
+             kind_text(field->kind, true));
+  RILL_CHECK(*st.kind == field->kind, "[compare] {} is {}, but {} trains a {} task, which reads {}",
+             dataset, kind_text(*st.kind, false), run.name, type, kind_text(field->kind, true));
+  RILL_CHECK(st.prepared,
+             "[compare] {} (for {}) is not prepared in {}: run `rill data {} --data-dir {}`",
+             dataset, run.name, data::dir_for_message(data_dir), dataset,
+             data_dir.empty() ? "." : data_dir);
+  NamedRun r = run;
+  r.config.task[field->field] = dataset;
+  return r;
+}
+
+// Every config on every data set: all (data set, config) pairs checked first, then one
+// comparison per data set with its runs under out_dir/<data set>.
+std::vector<CompareRow> compare_datasets(const std::vector<NamedRun>& runs,
+                                         const CompareOptions& options, const TrainEvents& events) {
+  std::vector<std::vector<NamedRun>> per_set;
+  for (size_t i = 0; i < options.datasets.size(); ++i) {
+    const std::string& d = options.datasets[i];
+    RILL_CHECK(!d.empty(), "[compare] data set {} of the list is an empty name", i + 1);
+    for (size_t j = 0; j < i; ++j)
+      RILL_CHECK(options.datasets[j] != d,
+                 "[compare] {} is listed twice among the data sets (its runs would collide)", d);
+    std::vector<NamedRun> set;
+    for (const NamedRun& run : runs)
+      set.push_back(
+          on_dataset(run, d, options.data_dir.empty() ? run.config.data_dir : options.data_dir));
+    per_set.push_back(std::move(set));
+  }
+  // Each task built once (and dropped) before any training, so that a data set a task cannot
+  // read (a series too short for the windows, too few examples for a batch) stops the sweep now.
+  std::set<std::string> built;
+  for (size_t i = 0; i < per_set.size(); ++i)
+    for (const NamedRun& run : per_set[i]) {
+      const TrainConfig& c = run.config;
+      const std::string data_dir = options.data_dir.empty() ? c.data_dir : options.data_dir;
+      const std::string key = fmt::format("{} {} {} {}", c.task.dump(), c.batch, c.seed, data_dir);
+      if (!built.insert(key).second) continue;
+      try {
+        make_task(c.task, TaskContext{data_dir, c.batch, c.seed});
+      } catch (const Error& e) {
+        fail("[compare] {} on {}: {}", run.name, options.datasets[i], e.what());
+      }
+    }
+  std::vector<CompareRow> rows;
+  for (size_t i = 0; i < options.datasets.size(); ++i) {
+    const std::string& d = options.datasets[i];
+    CompareOptions o = options;
+    o.datasets.clear();
+    o.out_dir = (fs::path(options.out_dir) / d).string();
+    if (events.on_message)
+      events.on_message(
+          fmt::format("[compare] data set {} ({} of {})", d, i + 1, options.datasets.size()));
+    for (CompareRow& r : compare_runs(std::move(per_set[i]), o, events)) {
+      r.dataset = d;
+      rows.push_back(std::move(r));
+    }
+  }
+  return rows;
 }
 
 }  // namespace
@@ -56,6 +177,9 @@ std::vector<CompareRow> compare(const std::vector<std::string>& paths,
 std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOptions& options,
                                      const TrainEvents& events) {
   RILL_CHECK(!runs.empty(), "[compare] give at least one config");
+  RILL_CHECK(options.timed_steps > 0 && options.step_threads > 0,
+             "[compare] the timed steps and their threads must be positive, got {} and {}",
+             options.timed_steps, options.step_threads);
   RILL_CHECK(options.seconds > 0 || (options.seconds == 0 && options.steps > 0),
              "[compare] the budget must be positive seconds, or 0 seconds with a step count; "
              "got {} s and {} steps",
@@ -64,6 +188,7 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
              "[compare] the step count must be 0 (the time decides) or "
              "positive, got {}",
              options.steps);
+  if (!options.datasets.empty()) return compare_datasets(runs, options, events);
   std::vector<TrainConfig> configs;
   std::vector<std::string> names;
   for (NamedRun& run : runs) {
@@ -123,7 +248,7 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
     row.state_1k = at1k.state_bytes;
     row.state_64k = at64k.state_bytes;
     row.constant_state = at64k.constant_state;
-    row.gen_tokens_per_s = generation_speed(*l.model, options.gen_tokens, options.gen_threads);
+    row.step_us = 1e6 * step_seconds(*l.model, options.timed_steps, options.step_threads);
     row.train_seconds = r.seconds;
     row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rows.push_back(row);
@@ -131,19 +256,105 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
   return rows;
 }
 
+namespace {
+
+// The naive forecasts a task may score beside the model (forecasting.h), as metric names
+// "<key>_<metric>", and their names in the table.
+constexpr std::pair<const char*, const char*> kBaselines[] = {{"last_value", "naive last value"},
+                                                              {"seasonal_naive", "seasonal naive"}};
+
+const double* find_value(const Metrics& m, const std::string& name) {
+  for (const auto& [n, v] : m.values)
+    if (n == name) return &v;
+  return nullptr;
+}
+
+std::string value_text(const double* v) { return v ? fmt::format("{:.4f}", *v) : "-"; }
+
+std::string table_line(const std::vector<std::string>& cells) {
+  std::string s = "|";
+  for (const std::string& c : cells) s += " " + c + " |";
+  return s + "\n";
+}
+
+}  // namespace
+
 std::string compare_table(const std::vector<CompareRow>& rows) {
   if (rows.empty()) return "";
-  const std::string metric = rows.front().valid.primary;
-  std::string s = fmt::format(
-      "| config | parameters | state @1k | state @64k | steps | train {}/s | gen tokens/s | "
-      "valid {} | test {} |\n|---|---|---|---|---|---|---|---|---|\n",
-      rows.front().unit == "tokens" ? "tokens" : "seq", metric, metric);
-  for (const CompareRow& r : rows)
-    s += fmt::format("| {} | {:.2f} M | {} | {}{} | {} | {:.0f} | {} | {:.4f} | {:.4f} |\n", r.name,
-                     r.parameters / 1e6, bytes_text(r.state_1k), bytes_text(r.state_64k),
-                     r.constant_state ? "" : " (grows)", r.steps, r.train_per_s,
-                     r.gen_tokens_per_s > 0 ? fmt::format("{:.0f}", r.gen_tokens_per_s) : "-",
-                     r.valid.headline(), r.test.headline());
+  const CompareRow& first = rows.front();
+  const std::string metric = first.valid.primary;
+  // The test metrics shown: the headline, then each other one that a baseline is scored by.
+  std::vector<std::string> shown{metric};
+  for (const auto& [name, v] : first.test.values)
+    for (const auto& [key, label] : kBaselines)
+      if (name != metric && find_value(first.test, fmt::format("{}_{}", key, name))) {
+        shown.push_back(name);
+        break;
+      }
+  bool sets = false;
+  std::vector<std::string> order;  // the data sets, as they first come
+  for (const CompareRow& r : rows) {
+    sets = sets || !r.dataset.empty();
+    if (std::find(order.begin(), order.end(), r.dataset) == order.end()) order.push_back(r.dataset);
+  }
+  std::vector<std::string> head;
+  if (sets) head.push_back("data set");
+  for (std::string h : {"config", "parameters", "state @1k", "state @64k", "steps", "train s"})
+    head.push_back(h);
+  head.push_back(fmt::format("train {}/s", first.unit == "tokens" ? "tokens" : "seq"));
+  head.push_back("step µs");
+  head.push_back("valid " + metric);
+  for (const std::string& m : shown) head.push_back("test " + m);
+  std::string s = table_line(head) + "|";
+  for (size_t i = 0; i < head.size(); ++i) s += "---|";
+  s += "\n";
+  for (const std::string& set : order) {
+    std::vector<const CompareRow*> group;
+    for (const CompareRow& r : rows)
+      if (r.dataset == set) group.push_back(&r);
+    for (const CompareRow* r : group) {
+      std::vector<std::string> c;
+      if (sets) c.push_back(r->dataset);
+      c.push_back(r->name);
+      c.push_back(fmt::format("{:.2f} M", r->parameters / 1e6));
+      c.push_back(bytes_text(r->state_1k));
+      c.push_back(bytes_text(r->state_64k) + (r->constant_state ? "" : " (grows)"));
+      c.push_back(fmt::format("{}", r->steps));
+      c.push_back(fmt::format("{:.1f}", r->train_seconds));
+      c.push_back(fmt::format("{:.0f}", r->train_per_s));
+      c.push_back(r->step_us > 0 ? fmt::format("{:.0f}", r->step_us) : "-");
+      c.push_back(value_text(find_value(r->valid, metric)));
+      for (const std::string& m : shown) c.push_back(value_text(find_value(r->test, m)));
+      s += table_line(c);
+    }
+    // A row per baseline of this data set; configs whose windows differ (another input length)
+    // score their baselines on other windows, so each distinct score gets its own row.
+    for (const auto& [key, label] : kBaselines) {
+      std::vector<std::pair<std::vector<std::string>, std::string>> seen;  // cells, config
+      for (const CompareRow* r : group) {
+        std::vector<std::string> v{
+            value_text(find_value(r->valid, fmt::format("{}_{}", key, metric)))};
+        bool any = false;
+        for (const std::string& m : shown) {
+          const double* x = find_value(r->test, fmt::format("{}_{}", key, m));
+          any = any || x;
+          v.push_back(value_text(x));
+        }
+        if (!any) continue;
+        bool repeat = false;
+        for (const auto& [cells, name] : seen) repeat = repeat || cells == v;
+        if (!repeat) seen.push_back({v, r->name});
+      }
+      for (const auto& [cells, name] : seen) {
+        std::vector<std::string> c;
+        if (sets) c.push_back(set);
+        c.push_back(seen.size() > 1 ? fmt::format("{} (windows of {})", label, name) : label);
+        for (int k = 0; k < 7; ++k) c.push_back("-");
+        c.insert(c.end(), cells.begin(), cells.end());
+        s += table_line(c);
+      }
+    }
+  }
   return s;
 }
 
