@@ -208,13 +208,13 @@ TEST(Compare, CommandLine) {
 // mixer's type (and the out_dir) changed, so the comparison compares the mixers alone.
 TEST(Compare, AarenConfigsDifferOnlyInTheMixer) {
   const std::string dir = std::string(RILL_SOURCE_DIR) + "/configs/aaren/";
-  for (const char* kind : {"forecast", "classify"}) {
+  for (const char* kind : {"forecast", "forecast_long", "classify"}) {
     SCOPED_TRACE(kind);
     json transformer = json::parse(read_all(dir + kind + "_transformer.json"));
     json aaren = json::parse(read_all(dir + kind + "_aaren.json"));
-    EXPECT_EQ(transformer["model"]["mixers"],
-              json::parse(R"([{"type": "softmax_attention", "heads": 4}])"));
-    EXPECT_EQ(aaren["model"]["mixers"], json::parse(R"([{"type": "aaren", "heads": 4}])"));
+    ASSERT_EQ(transformer["model"]["mixers"].size(), 1u);
+    EXPECT_EQ(transformer["model"]["mixers"][0]["type"], "softmax_attention");
+    EXPECT_EQ(aaren["model"]["mixers"][0]["type"], "aaren");
     aaren["model"]["mixers"][0]["type"] = "softmax_attention";
     aaren["out_dir"] = transformer["out_dir"];
     EXPECT_EQ(aaren, transformer);
