@@ -46,7 +46,8 @@ std::string svg_plot(const Plot& plot, double width, double height) {
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
   const double pad = 0.05 * (y1 - y0);
-  y0 -= pad, y1 += pad;
+  y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad;  // curves of counts and times start at 0
+  y1 += pad;
   auto sx = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto sy = [&](double y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); };
   std::string svg = fmt::format(
