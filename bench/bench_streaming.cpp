@@ -12,8 +12,9 @@
 //   cumulative s  wall-clock seconds since the stream's first token (every step timed);
 //   state bytes   State::bytes() of the state it holds: the bytes its tensors view (a KV cache's
 //                 spare capacity is not counted; see softmax_attention.h);
-//   live bytes    the allocator's live bytes (every tensor alive: weights, packed weights, the
-//                 stepper's buffers, the state, including a KV cache's spare capacity);
+//   live bytes    the allocator's live bytes: every tensor alive (the weights, the stepper's
+//                 buffers, the state including a KV cache's spare capacity); the stepper's
+//                 packed weights are held outside the allocator and reported beside it;
 //   cached bytes  freed blocks the allocator keeps for reuse (in the JSON).
 // The allocator's cache is released before each model, so each starts cold. A model that runs
 // past --time-limit stops there, and the tables say where.
@@ -30,6 +31,15 @@
 // --mlp-hidden and --layers override every stack config's sizes; --paper-size is the paper's
 // model (one block, d_model 512, FFN 2048). --profile adds the profiler's table of where each
 // stream spent its time (it costs a little per scope).
+//
+// Sizes. The Transformer's stream costs about N^2 / 2 reads of a key and a value row per layer
+// (memory-bound: its KV cache outgrows the caches), so its time goes with d_model x N^2. Measured
+// on the 2-vCPU Xeon (Emerald Rapids, 1 thread, load about 1): 20,000 tokens took 14.5 s at
+// d_model 128 and 7.7 s at 64, 50,000 tokens 45.6 s at 64. So N = 100,000 costs about 3 minutes
+// at d_model 64 (configs/aaren/stream_*.json: one pre-norm block, 4 heads, MLP 256) and about 6 at
+// 128. The paper's block (d_model 512, FFN 2048, --paper-size) took 14.5 s for 10,000 tokens
+// (2.3 ms per token at the end, 0.49 ms for a recurrent mixer): about 2 minutes at
+// --tokens 30000, 6 or more at 60,000.
 #include <omp.h>
 
 #include <algorithm>
@@ -68,6 +78,7 @@ struct Run {
   int64_t parameters = 0, done = 0;
   bool stopped = false;  // by the time limit
   size_t live_before = 0, peak_live = 0;
+  size_t packed_bytes = 0;          // the stepper's packed weights, outside the allocator
   double start_us = 0, end_us = 0;  // median per-token time near the start and near the end
   std::vector<Point> points;
   std::string profile;  // the profiler's table, with --profile
@@ -150,6 +161,7 @@ Run stream(const std::string& config, json model_json, const ModelIO& io, int64_
   r.parameters = model->num_parameters();
   auto stepper = model->make_stepper(1, WeightFormat::f32);
   const bool tight = dynamic_cast<TensorModelStepper*>(stepper.get()) == nullptr;
+  r.packed_bytes = tight ? stepper->weight_bytes() : 0;
   r.path = tight ? "tight stepper (make_stepper)" : "tensor step() (no tight path for this model)";
   const std::string mixers = mixer_paths(*model, tight);
   if (!mixers.empty()) r.path += "; mixers: " + mixers;
@@ -265,6 +277,25 @@ int run(int argc, char** argv) {
   record_at.erase(std::unique(record_at.begin(), record_at.end()), record_at.end());
   record_at.erase(std::remove(record_at.begin(), record_at.end(), int64_t(0)), record_at.end());
 
+  // Every config is read and its model built once before any stream runs, so that a config this
+  // build cannot make (a mixer type it lacks) fails at once, not after the first model's stream.
+  std::vector<json> models;
+  for (const std::string& path : paths) {
+    const json j = read_json(path);
+    json model_json = j.contains("model") ? j["model"] : j;
+    if (model_json.value("type", "stack") == "stack") {
+      if (d_model) model_json["d_model"] = d_model;
+      if (mlp_hidden) model_json["mlp_hidden"] = mlp_hidden;
+      if (layers) model_json["n_layers"] = layers;
+    }
+    try {
+      make_model(model_json, io, 1);
+    } catch (const std::exception& e) {
+      fail("[bench] {}: {}", path, e.what());
+    }
+    models.push_back(model_json);
+  }
+
   std::string md;
   auto emit = [&](const std::string& s) {
     std::fputs(s.c_str(), stdout);
@@ -277,8 +308,11 @@ int run(int argc, char** argv) {
                    n));
   emit(fmt::format("- CPU: {}; AVX-512: {}; kernels at {}\n", cpu_model(), avx512_flags(),
                    cpu::simd_level_name(cpu::simd_level())));
-  emit(fmt::format("- {} thread(s); load average at start: {}; OMP_WAIT_POLICY={}\n", threads,
-                   load_start, wait ? wait : "(unset: active)"));
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  emit(fmt::format(
+      "- {} thread(s); load average at start: {}; OMP_WAIT_POLICY={}; "
+      "OPENBLAS_CORETYPE={}\n",
+      threads, load_start, wait ? wait : "(unset: active)", coretype ? coretype : "(unset)"));
   emit(fmt::format("- token ids (t * 31 + 7) % {}; time limit {} s per model\n", io.vocab,
                    time_limit));
   if (d_model || mlp_hidden || layers)
@@ -288,24 +322,19 @@ int run(int argc, char** argv) {
                      layers ? std::to_string(layers) : "as configured"));
 
   std::vector<Run> runs;
-  for (const std::string& path : paths) {
-    const json j = read_json(path);
-    json model_json = j.contains("model") ? j["model"] : j;
-    if (model_json.value("type", "stack") == "stack") {
-      if (d_model) model_json["d_model"] = d_model;
-      if (mlp_hidden) model_json["mlp_hidden"] = mlp_hidden;
-      if (layers) model_json["n_layers"] = layers;
-    }
-    runs.push_back(stream(path, model_json, io, n, record_at, time_limit, profile));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
+    runs.push_back(stream(path, models[i], io, n, record_at, time_limit, profile));
     const Run& r = runs.back();
     const json& m = r.model;
     emit(fmt::format(
-        "- {}: {} parameters{}; path: {}\n", r.name, r.parameters,
+        "- {}: {} parameters{}; packed weights {} (outside the allocator); path: {}\n", r.name,
+        r.parameters,
         m.contains("d_model")
             ? fmt::format(" (d_model {}, mlp_hidden {}, {} layer(s))", m["d_model"].get<int64_t>(),
                           m["mlp_hidden"].get<int64_t>(), m["n_layers"].get<int64_t>())
             : "",
-        r.path));
+        bytes_text(r.packed_bytes), r.path));
   }
   emit(fmt::format("- load average at the end: {}\n\n", loadavg()));
   for (const Run& r : runs)
@@ -381,6 +410,7 @@ int run(int argc, char** argv) {
     m["config"] = r.config, m["name"] = r.name, m["model"] = r.model, m["path"] = r.path;
     m["parameters"] = r.parameters, m["tokens_done"] = r.done, m["stopped"] = r.stopped;
     m["live_bytes_before"] = r.live_before, m["peak_live_bytes"] = r.peak_live;
+    m["packed_weight_bytes"] = r.packed_bytes;
     m["per_token_us_start"] = r.start_us, m["per_token_us_end"] = r.end_us;
     for (const Point& p : r.points)
       m["points"].push_back({{"tokens", p.tokens},
