@@ -354,15 +354,20 @@ int run(int argc, char** argv) {
                      bytes_text(r.peak_live)));
   }
   emit("\n");
-  for (size_t k = 1; k < runs.size(); ++k)
+  for (size_t k = 1; k < runs.size(); ++k) {
+    // Cumulative time and state at the last token count both streams reached and recorded
+    // (the per-token times near the end come from where each stopped).
+    const Point *a = nullptr, *b = nullptr;
+    for (const Point& p : runs[0].points)
+      if (const Point* q = point_at(runs[k], p.tokens); q && p.tokens > 0) a = &p, b = q;
     emit(fmt::format(
-        "- {} / {}: per-token time near the end {:.2f}x (near the start {:.2f}x); cumulative time "
-        "{:.2f}x{}; state {:.1f}x\n",
+        "- {} / {}: per-token time near the end {:.2f}x{} (near the start {:.2f}x); at {} tokens, "
+        "cumulative time {:.2f}x and state {:.1f}x\n",
         runs[0].name, runs[k].name, runs[0].end_us / runs[k].end_us,
-        runs[0].start_us / runs[k].start_us,
-        runs[0].points.back().seconds / runs[k].points.back().seconds,
-        runs[0].done == runs[k].done ? "" : " (at different token counts)",
-        double(runs[0].points.back().state_bytes) / double(runs[k].points.back().state_bytes)));
+        runs[0].done == runs[k].done ? "" : " (where each stopped)",
+        runs[0].start_us / runs[k].start_us, a ? a->tokens : 0, a ? a->seconds / b->seconds : 0.0,
+        a ? double(a->state_bytes) / double(b->state_bytes) : 0.0));
+  }
 
   // The checkpoints: per model, cumulative seconds, state bytes and live bytes.
   std::string head = "\n| tokens |", rule = "|---|";
