@@ -50,7 +50,7 @@ TEST(Metrics, LegendMovesLeftOfCurvesThatRiseToTheRight) {
   // A falling curve leaves the top right free; a rising one crosses it and leaves the top left.
   const std::string falling = svg_plot(Plot{"t", "step", "loss", {kFalling}});
   const std::string rising = svg_plot(Plot{"t", "tokens", "seconds", {kRising}});
-  EXPECT_NE(falling.find("<line x1=\"590\""), std::string::npos);  // W - R - 110
+  EXPECT_NE(falling.find("<line x1=\"580\""), std::string::npos);  // W - R - 110
   EXPECT_NE(rising.find("<line x1=\"80\""), std::string::npos);    // L + 10
 }
 

@@ -36,7 +36,7 @@ std::vector<Curve> curves_from_log(const std::string& log_path, const std::strin
 }
 
 std::string svg_plot(const Plot& plot, double width, double height) {
-  const double W = width, H = height, L = 70, R = 20, T = 40, B = 50;
+  const double W = width, H = height, L = 70, R = 30, T = 40, B = 50;  // R: room for "100000"
   double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const Curve& c : plot.curves)
     for (auto [x, y] : c.points)
