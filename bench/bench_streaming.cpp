@@ -33,13 +33,16 @@
 // stream spent its time (it costs a little per scope).
 //
 // Sizes. The Transformer's stream costs about N^2 / 2 reads of a key and a value row per layer
-// (memory-bound: its KV cache outgrows the caches), so its time goes with d_model x N^2. Measured
-// on the 2-vCPU Xeon (Emerald Rapids, 1 thread, load about 1): 20,000 tokens took 14.5 s at
-// d_model 128 and 7.7 s at 64, 50,000 tokens 45.6 s at 64. So N = 100,000 costs about 3 minutes
-// at d_model 64 (configs/aaren/stream_*.json: one pre-norm block, 4 heads, MLP 256) and about 6 at
-// 128. The paper's block (d_model 512, FFN 2048, --paper-size) took 14.5 s for 10,000 tokens
-// (2.3 ms per token at the end, 0.49 ms for a recurrent mixer): about 2 minutes at
-// --tokens 30000, 6 or more at 60,000.
+// (memory-bound once its KV cache outgrows the caches), so its time goes with d_model x N^2.
+// Measured on the 2-vCPU Xeon (Emerald Rapids, 1 thread, load 1-2.5): 20,000 tokens took 14.5 s
+// at d_model 128 and 7.7 s at 64, 50,000 tokens 45.6 s at 64, and the whole 100,000 181 s at 64.
+// So configs/aaren/stream_*.json (one pre-norm block, d_model 64, 4 heads, MLP 256) run the
+// default N = 100,000 in about 3 minutes for the Transformer and a second for a recurrent mixer;
+// d_model 128 would take 6 minutes or more. The paper's block (--paper-size: d_model 512, FFN
+// 2048; 3,282,432 parameters here with the byte embedding and final norm and no attention biases,
+// against the paper's 3,152,384) took 14.5 s for 10,000 tokens and 166 s for 30,000 (11.7 ms per
+// token at the end, its 117 MiB cache far outside the caches; a recurrent mixer 0.5 ms): about 3
+// minutes with --tokens 30000, more than half an hour at 100,000.
 #include <omp.h>
 
 #include <algorithm>
