@@ -2,7 +2,8 @@
 // attention_naive (outputs and gradients of q, k, v and rel_bias; f32 and f64; Tq = Tk, cached
 // prefill, decode, ragged tiles, Dv != D; causal or not; sliding window; T5 bias), f64 gradient
 // checks, causality, rows with no visible key, rotary embeddings, T5 bucket values, bitwise
-// determinism across thread counts, O(T) memory at T = 4096, and the errors.
+// determinism across thread counts, O(T) memory at T = 4096, a KV cache's growing buffer read in
+// place, and the errors.
 //
 // Shapes: B batch, H heads, Tq queries, Tk keys, D query/key head dim, Dv value head dim.
 #include <omp.h>
@@ -13,6 +14,7 @@
 #include "rill/core/allocator.h"
 #include "rill/ops/attention.h"
 #include "rill/ops/elementwise.h"
+#include "rill/ops/index.h"
 #include "rill/ops/reduce.h"
 #include "tests/support/testing.h"
 
@@ -121,6 +123,34 @@ TEST(Attention, StridedInputsScaleAndDefaultBuckets) {
                        value_and_grads([&](const auto& x) { return run(true, x, o); }, in),
                        what + " (fused vs naive)");
     }
+}
+
+// A KV cache grown by append is a view with rows `capacity` apart per (b, h): the cpu forward
+// reads it in place (row path for decode, packed tiles for a prefill) and gives exactly what it
+// gives for contiguous copies; so does a view whose heads share rows (stride 0).
+TEST(Attention, ReadsKvCacheViewsInPlace) {
+  for (const Case& c : {Case{1, 4, 1, 150, 32, 32, 149}, Case{2, 3, 3, 100, 16, 8, 97},
+                        Case{2, 2, 70, 90, 16, 16, 20}}) {
+    AttentionOptions o;
+    o.q_offset = c.q_offset;
+    Tensor q = random({c.B, c.H, c.Tq, c.D}, DType::f32, 31);
+    Tensor k = append(random({c.B, c.H, c.Tk - 1, c.D}, DType::f32, 32),
+                      random({c.B, c.H, 1, c.D}, DType::f32, 33), 2);
+    Tensor v = append(random({c.B, c.H, c.Tk - 1, c.Dv}, DType::f32, 34),
+                      random({c.B, c.H, 1, c.Dv}, DType::f32, 35), 2);
+    ASSERT_FALSE(k.is_contiguous());
+    for (int64_t window : {int64_t(0), int64_t(40)}) {
+      o.window = window;
+      const Tensor want = attention(q, k.contiguous(), v.contiguous(), o);
+      EXPECT_TRUE(bitwise_equal(attention(q, k, v, o), want)) << describe(c, DType::f32, o, false);
+    }
+    o.window = 0;
+    Tensor shared = random({c.B, 1, c.Tk, c.D}, DType::f32, 36).expand({c.B, c.H, c.Tk, c.D});
+    Tensor shared_v = random({c.B, 1, c.Tk, c.D}, DType::f32, 37).expand({c.B, c.H, c.Tk, c.D});
+    EXPECT_TRUE(bitwise_equal(attention(q, shared, shared_v, o),
+                              attention(q, shared.contiguous(), shared_v.contiguous(), o)))
+        << describe(c, DType::f32, o, false) << " heads sharing rows";
+  }
 }
 
 // A query past every key of its window, or before the first key, sees nothing: output 0 and no

@@ -1,9 +1,11 @@
 // Joining and indexing ops: cpu against ref (f32 and f64, several shapes and dims, strided
 // inputs, i32 and i64 indices, repeated indices), f64 gradient checks, values by hand, and the
-// error messages for bad indices, shapes and dtypes.
+// error messages for bad indices, shapes and dtypes; append (a KV cache grown in place) against
+// concat.
 #include <omp.h>
 
 #include "rill/ops/index.h"
+#include "rill/ops/reduce.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -353,4 +355,76 @@ TEST(Index, ScatterAddIsDeterministic) {
       EXPECT_TRUE(bitwise_equal(cpu_grads[i], ref_grads[i])) << threads << " threads, grad " << i;
   }
   omp_set_num_threads(saved);
+}
+
+// append over many calls: always equal to concat of everything so far, bitwise; in place (one
+// buffer) between the geometric regrowths; earlier views never change; and a shallow copy that
+// appends after another view has grown the buffer gets its own copy instead of overwriting.
+TEST(Append, EqualsConcatAndGrowsInPlace) {
+  for (int64_t dim : {int64_t(0), int64_t(2), int64_t(3)}) {
+    Shape row = {2, 3, 4, 5};
+    Tensor cache, expected;
+    Tensor snapshot, snapshot_copy;  // a view handed out early, and its values then
+    int buffers = 0;
+    const void* last = nullptr;
+    int64_t len = 0;
+    for (int i = 0; i < 200; ++i) {
+      row[dim] = 1 + i % 3;
+      Tensor x = random(row, DType::f32, 1000 + i);
+      expected = expected.defined() ? concat({expected, x}, dim) : x.clone();
+      cache = append(cache, x, dim);
+      len += row[dim];
+      ASSERT_EQ(cache.size(dim), len);
+      ASSERT_TRUE(bitwise_equal(cache, expected)) << "dim " << dim << " append " << i;
+      if (cache.impl()->storage->data != last) ++buffers, last = cache.impl()->storage->data;
+      if (i == 20) snapshot = cache, snapshot_copy = cache.clone();
+    }
+    EXPECT_TRUE(bitwise_equal(snapshot, snapshot_copy)) << "dim " << dim;
+    // Capacity 64, then 1.5x the length at each regrowth: 64, ~97, ~146, ~220, ~331, ~497.
+    EXPECT_LE(buffers, 7) << "dim " << dim;
+    EXPECT_LE(cache.impl()->storage->append_capacity, len * 3 / 2 + 3) << "dim " << dim;
+    row[dim] = 2;
+    Tensor x1 = random(row, DType::f32, 1), x2 = random(row, DType::f32, 2);
+    Tensor fork = cache;  // a shallow copy of the same view
+    Tensor a = append(cache, x1, dim);
+    Tensor b = append(fork, x2, dim);
+    EXPECT_EQ(a.impl()->storage->data, cache.impl()->storage->data) << "in place";
+    EXPECT_NE(b.impl()->storage->data, cache.impl()->storage->data) << "copied";
+    EXPECT_TRUE(bitwise_equal(a, concat({expected, x1}, dim))) << "dim " << dim;
+    EXPECT_TRUE(bitwise_equal(b, concat({expected, x2}, dim))) << "dim " << dim;
+  }
+}
+
+// Appending after a suffix view (a sliding window) stays in place; a plain tensor, an empty
+// cache and a cache under the tape take the ordinary paths; shapes must agree outside dim.
+TEST(Append, WindowsPlainTensorsTapeAndErrors) {
+  Tensor cache;
+  std::vector<Tensor> rows;
+  for (int i = 0; i < 300; ++i) {
+    Tensor x = random({1, 2, 1, 3}, DType::f32, 2000 + i);
+    rows.push_back(x);
+    cache = append(cache, x, 2);
+    if (cache.size(2) > 8) cache = cache.narrow(2, cache.size(2) - 8, 8);
+    const int64_t n = std::min<int64_t>(8, i + 1);
+    std::vector<Tensor> last(rows.end() - n, rows.end());
+    ASSERT_TRUE(bitwise_equal(cache, concat(last, 2))) << i;
+  }
+  EXPECT_LE(cache.impl()->storage->append_capacity, 64) << "stays near the window";
+  Tensor plain = random({2, 4}, DType::f64, 3), x = random({2, 1}, DType::f64, 4);
+  Tensor y = append(plain, x, 1);
+  EXPECT_TRUE(bitwise_equal(y, concat({plain, x}, 1)));
+  EXPECT_NE(y.impl()->storage->data, plain.impl()->storage->data);
+  EXPECT_TRUE(bitwise_equal(append(Tensor(), x, 1), x));
+  Tensor leaf = random({2, 1}, DType::f64, 5);
+  leaf.set_requires_grad(true);
+  Tensor taped = append(y, leaf, 1);
+  ASSERT_TRUE(taped.grad_fn() != nullptr) << "differentiable through concat";
+  sum(taped).backward();
+  EXPECT_TRUE(bitwise_equal(leaf.grad(), Tensor::ones({2, 1}, DType::f64)));
+  expect_error(
+      [&] {
+        append(plain, random({3, 1}, DType::f64, 6), 1);
+      },
+      {"append", "[3, 1]", "[2, 4]", "dim 1"});
+  expect_error([&] { append(plain, random({2, 1}, DType::f32, 6), 1); }, {"append", "f32", "f64"});
 }

@@ -3,7 +3,8 @@
 // the pieces-with-carried-state forms compute the same function, outputs and final state;
 // causality; f64 central-difference gradients of the input, every parameter and the initial
 // state, through both the ref oracle and the cpu kernels users run; state save/load/clone.
-// Then checks particular to linear attention and the softmax baselines.
+// Then checks particular to linear attention and the softmax baselines (the KV cache appended in
+// place against concatenation).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -315,6 +316,51 @@ TEST(Mixers, StepStateIsConstantOver10000Steps) {
   EXPECT_EQ(b.bytes(), 2u * 2 * 8 * 8 * 4 + 8);  // k and v: [1, 2 heads, 8 keys, 8] f32, pos
   EXPECT_TRUE(win->constant_state());            // a window bounds the cache
   EXPECT_FALSE(kv->constant_state());
+}
+
+// The KV cache's step appends in place (ops/index.h append). Over 300 steps (the buffer regrows a
+// few times) outputs and state equal, bit for bit, those of a stream whose cache is copied into
+// plain tensors before every step (so each step concatenates, as before appends). A clone, a
+// saved and loaded state and a shallow copy taken mid-stream continue identically (the shallow
+// copy's first step copies its cache: the original has appended past it). bytes() counts the
+// keys held (as state_bytes() does per stream), not the buffer's spare capacity.
+TEST(Mixers, SoftmaxKvCacheAppendsInPlace) {
+  const std::string path = ::testing::TempDir() + "/rill_kv_state.safetensors";
+  for (const json& c : {json{{"type", "softmax_attention"}, {"heads", 2}},
+                        json{{"type", "softmax_attention"}, {"heads", 2}, {"positions", "t5"}},
+                        json{{"type", "softmax_attention"}, {"heads", 2}, {"window", 24}}}) {
+    auto m = build(c, DType::f32);
+    const int steps = 300, mid = 150;
+    State a = m->init_state(2), b = m->init_state(2), fork, loaded, shallow;
+    std::vector<Tensor> xs, ys;
+    std::vector<const void*> buffers;
+    for (int t = 0; t < steps; ++t) {
+      xs.push_back(random({2, kD}, DType::f32, 500 + t));
+      ys.push_back(m->step(xs.back(), a));
+      State plain;
+      for (const auto& [name, v] : b.tensors()) plain.set(name, v.clone());
+      b = plain;
+      ASSERT_TRUE(bitwise_equal(m->step(xs.back(), b), ys.back())) << c.dump() << " step " << t;
+      const void* data = a.get("k").impl()->storage->data;
+      if (buffers.empty() || buffers.back() != data) buffers.push_back(data);
+      if (t == mid) {
+        fork = a.clone(), shallow = a;
+        a.save(path);
+        loaded = State::load(path);
+        EXPECT_EQ(loaded.get("k").shape(), a.get("k").shape()) << c.dump();
+      }
+    }
+    expect_states_close(a, b, c.dump());
+    EXPECT_TRUE(bitwise_equal(a.get("k"), b.get("k")) && bitwise_equal(a.get("v"), b.get("v")))
+        << c.dump();
+    EXPECT_LE(buffers.size(), c.contains("window") ? 12u : 6u) << c.dump();
+    EXPECT_FALSE(a.get("k").is_contiguous()) << c.dump() << ": a view of a larger buffer";
+    const size_t keys = c.contains("window") ? 24 : steps;  // k, v [2 streams, 2 heads, keys, 8]
+    EXPECT_EQ(a.bytes(), 2 * (2 * 2 * keys * 8) * sizeof(float) + sizeof(int64_t)) << c.dump();
+    for (int t = mid + 1; t < steps; ++t)
+      for (State* s : {&fork, &loaded, &shallow})
+        ASSERT_TRUE(bitwise_equal(m->step(xs[t], *s), ys[t])) << c.dump() << " step " << t;
+  }
 }
 
 TEST(Mixers, StateSaveLoadAndCloneContinueIdentically) {

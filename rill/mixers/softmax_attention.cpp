@@ -54,7 +54,8 @@ State SoftmaxAttentionMixer::init_state(int64_t batch) const {
 }
 
 // Attention of x's tokens (absolute positions pos, pos+1, ...) over the cached keys and their
-// own; returns [B,T,D] and, when asked, the concatenated keys and values.
+// own; returns [B,T,D] and, when asked (k_all, v_all), the keys and values of all of them: the
+// cache's buffer with x's appended in place where it can (append), not a copy per token.
 Tensor SoftmaxAttentionMixer::attend(const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
                                      int64_t pos, Tensor* k_all, Tensor* v_all) {
   Tensor q = proj_->q(x), k = proj_->k(x), v = proj_->v(x);  // [B,H,T,Dh]
@@ -63,8 +64,8 @@ Tensor SoftmaxAttentionMixer::attend(const Tensor& x, const Tensor& k_cache, con
     k = rotary(k, pos, config.rotary_base);
   }
   const int64_t cached = k_cache.defined() ? k_cache.size(2) : 0;
-  Tensor keys = cached ? concat({k_cache, k}, 2) : k;
-  Tensor values = cached ? concat({v_cache, v}, 2) : v;
+  Tensor keys = k_all ? append(k_cache, k, 2) : cached ? concat({k_cache, k}, 2) : k;
+  Tensor values = v_all ? append(v_cache, v, 2) : cached ? concat({v_cache, v}, 2) : v;
   AttentionOptions opt;
   opt.causal = true;
   opt.q_offset = cached;
@@ -94,8 +95,10 @@ Tensor SoftmaxAttentionMixer::forward(const Tensor& x, State* state) {
   Tensor keys, values;
   Tensor y = attend(x, kc, vc, pos, &keys, &values);
   if (config.window > 0 && keys.size(2) > config.window) {  // the bounded cache of a window
-    keys = keys.narrow(2, keys.size(2) - config.window, config.window).contiguous();
-    values = values.narrow(2, values.size(2) - config.window, config.window).contiguous();
+    // Views of the last `window`: the next append writes after them in the same buffer, and
+    // copies only these into a new one when it is full (so the buffer stays near the window).
+    keys = keys.narrow(2, keys.size(2) - config.window, config.window);
+    values = values.narrow(2, values.size(2) - config.window, config.window);
   }
   state->set("k", keys);
   state->set("v", values);

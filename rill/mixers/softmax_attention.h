@@ -37,6 +37,13 @@ class SoftmaxAttentionMixer : public Mixer {
 
   // kv_cache: k, v [B,H,0,Dh] (rotated keys) and pos (i64 scalar, tokens seen);
   // no_cache: x [B,0,D], the raw prefix.
+  // A step appends to k and v in place (ops/index.h append): after steps they are views [B,H,L,Dh]
+  // of buffers with room to grow (capacity up to 1.5 L), not contiguous. They save, load and clone
+  // as ordinary tensors (a clone or a loaded state gets a buffer of its own at its next step). A
+  // fork of a stream must be a clone(), as for every state a step updates in place; a shallow copy
+  // that steps on is still correct (it copies its cache), only slower. State::bytes() counts the
+  // bytes the views hold, as state_bytes() does, not the spare capacity: the allocator's live
+  // bytes include that.
   State init_state(int64_t batch) const override;
   Tensor forward(const Tensor& x, State* state) override;
   std::string kind() const override { return "softmax_attention"; }

@@ -1,5 +1,6 @@
-// Attention ops: validate, lay the inputs out contiguously, dispatch, and record the
-// hand-written backward (which saves only q, k, v, the output and the per-row logsumexp).
+// Attention ops: validate, lay the inputs out contiguously (the cpu forward reads k and v where
+// they are when it can: a KV cache in its growing buffer), dispatch, and record the hand-written
+// backward (which saves only q, k, v, the output and the per-row logsumexp).
 // attention_naive composes the same function from matmul, masked_fill and softmax.
 //
 // Shapes: B batch, H heads, Tq queries, Tk keys, D query/key head dim, Dv value head dim,
@@ -109,19 +110,31 @@ struct RotaryBackward : Node {
   }
 };
 
+// Whether the cpu forward can read t [B,H,T,C] where it lies: rows of C packed one after another,
+// and the (b, h) slices one stride apart. A KV cache's view of the buffer it grows in (append)
+// is such a view; copying it whole every token would cost as much as the attention itself.
+bool readable_in_place(const Tensor& t) {
+  const int64_t H = t.size(1), C = t.size(3);
+  return (C <= 1 || t.stride(3) == 1) && (t.size(2) <= 1 || t.stride(2) == C) &&
+         (t.size(0) <= 1 || H <= 1 || t.stride(0) == H * t.stride(1));
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt_in,
                  const Tensor& rel_bias) {
   const AttentionOptions opt = check_attention("attention", q, k, v, opt_in, rel_bias);
-  Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
+  Tensor qc = q.detach().contiguous(), kc = k.detach(), vc = v.detach();
+  if (active_backend() != Backend::cpu || !readable_in_place(kc) || !readable_in_place(vc))
+    kc = kc.contiguous(), vc = vc.contiguous();
   Tensor bc = rel_bias.defined() ? rel_bias.detach().contiguous() : Tensor();
   const DType dt = q.dtype();
   Tensor out = new_output({q.size(0), q.size(1), q.size(2), v.size(3)}, dt);
   Tensor lse = new_output({q.size(0), q.size(1), q.size(2)}, dt);
   RILL_KERNEL(attention_forward, qc, kc, vc, bc, opt, out, lse);
   auto node = [&] {
-    return std::make_shared<AttentionBackward>(qc, kc, vc, bc, out.detach(), lse, opt);
+    return std::make_shared<AttentionBackward>(qc, kc.contiguous(), vc.contiguous(), bc,
+                                               out.detach(), lse, opt);
   };
   if (rel_bias.defined()) {
     if (should_record({&q, &k, &v, &rel_bias})) record(node(), {&q, &k, &v, &rel_bias}, {&out});

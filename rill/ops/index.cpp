@@ -123,6 +123,68 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim_in) {
   return out;
 }
 
+namespace {
+
+constexpr int64_t kAppendMinCapacity = 64;
+
+// The strides of a contiguous tensor of `shape` with dim's extent replaced by `capacity`.
+Shape buffer_strides(const Shape& shape, int64_t dim, int64_t capacity) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+    strides[d] = s;
+    s *= d == dim ? capacity : shape[d];
+  }
+  return strides;
+}
+
+}  // namespace
+
+Tensor append(const Tensor& cache, const Tensor& x, int64_t dim_in) {
+  check_defined("append", x, "x");
+  RILL_CHECK(x.dim() >= 1, "[append] cannot append a scalar");
+  const int64_t dim = normalize_dim(dim_in, x.dim(), "append");
+  if (cache.defined()) {
+    check_same_dtype("append", cache, x);
+    bool match = cache.dim() == x.dim();
+    for (int64_t d = 0; match && d < x.dim(); ++d) match = d == dim || cache.size(d) == x.size(d);
+    RILL_CHECK(match, "[append] x {} does not match the cache {} outside dim {}",
+               shape_str(x.shape()), shape_str(cache.shape()), dim);
+    if (should_record({&cache, &x})) return concat({cache, x}, dim);
+  } else if (should_record({&x})) {
+    return x;
+  }
+  const int64_t len = cache.defined() ? cache.size(dim) : 0, n = x.size(dim), total = len + n;
+  Shape out_shape = x.shape();
+  out_shape[dim] = total;
+  const size_t elem = dtype_size(x.dtype());
+  if (len > 0) {  // in place, when cache ends where its buffer's appends end and there is room
+    Storage& st = *cache.impl()->storage;
+    const int64_t cap = st.append_capacity, start = st.append_end - len;
+    Shape full = cache.shape();
+    full[dim] = cap;
+    const Shape strides = buffer_strides(cache.shape(), dim, cap);
+    if (cap > 0 && start >= 0 && st.append_end + n <= cap &&
+        st.bytes == size_t(numel(full)) * elem && cache.strides() == strides &&
+        cache.offset() == start * strides[dim]) {
+      make_view(cache, x.shape(), strides, st.append_end * strides[dim]).copy_(x);
+      st.append_end += n;
+      return make_view(cache, out_shape, strides, cache.offset());
+    }
+  }
+  // A new buffer with room to grow: the cache's rows, then x's.
+  const int64_t cap = std::max(kAppendMinCapacity, total + total / 2);
+  Shape full = x.shape();
+  full[dim] = cap;
+  Tensor buffer = Tensor::empty(full, x.dtype());
+  Storage& st = *buffer.impl()->storage;
+  st.append_capacity = cap, st.append_end = total;
+  const Shape strides = buffer_strides(x.shape(), dim, cap);
+  if (len > 0) make_view(buffer, cache.shape(), strides, 0).copy_(cache);
+  make_view(buffer, x.shape(), strides, len * strides[dim]).copy_(x);
+  return make_view(buffer, out_shape, strides, 0);
+}
+
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim_in) {
   const Tensor& x0 = check_list("stack", xs);
   const int64_t dim = normalize_dim(dim_in, x0.dim() + 1, "stack");

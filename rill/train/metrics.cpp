@@ -35,11 +35,10 @@ std::vector<Curve> curves_from_log(const std::string& log_path, const std::strin
   return {train, valid};
 }
 
-void write_svg_plot(const std::string& path, const std::string& title, const std::string& y_label,
-                    const std::vector<Curve>& curves) {
-  const double W = 720, H = 440, L = 70, R = 20, T = 40, B = 50;
+std::string svg_plot(const Plot& plot, double width, double height) {
+  const double W = width, H = height, L = 70, R = 30, T = 40, B = 50;  // R: room for "100000"
   double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
-  for (const Curve& c : curves)
+  for (const Curve& c : plot.curves)
     for (auto [x, y] : c.points)
       if (std::isfinite(y))
         x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
@@ -47,7 +46,8 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
   const double pad = 0.05 * (y1 - y0);
-  y0 -= pad, y1 += pad;
+  y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad;  // curves of counts and times start at 0
+  y1 += pad;
   auto sx = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto sy = [&](double y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); };
   std::string svg = fmt::format(
@@ -55,7 +55,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
       "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" "
       "font-size=\"15\">{}</text>\n",
-      W, H, W / 2, title);
+      W, H, W / 2, plot.title);
   for (int i = 0; i <= 5; ++i) {  // grid and tick labels
     double yv = y0 + (y1 - y0) * i / 5, xv = x0 + (x1 - x0) * i / 5;
     svg += fmt::format(
@@ -68,11 +68,25 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
         sx(xv), T, sx(xv), H - B, sx(xv), H - B + 18, xv);
   }
   svg += fmt::format(
-      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">step</text>\n<text x=\"16\" y=\"{}\" "
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n<text x=\"16\" y=\"{}\" "
       "text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">{}</text>\n",
-      (L + W - R) / 2, H - 12, (T + H - B) / 2, (T + H - B) / 2, y_label);
+      (L + W - R) / 2, H - 12, plot.x_label, (T + H - B) / 2, (T + H - B) / 2, plot.y_label);
+  // The legend's box in the top right corner, or the top left when only that one is free.
+  int entries = 0;
+  for (const Curve& c : plot.curves) entries += c.points.empty() ? 0 : 1;
+  auto crossings = [&](double left) {
+    int n = 0;
+    for (const Curve& c : plot.curves)
+      for (auto [x, y] : c.points)
+        if (std::isfinite(y) && sx(x) >= left && sx(x) <= left + 130 &&
+            sy(y) <= T + 10 + 18 * entries)
+          ++n;
+    return n;
+  };
+  const double right = W - R - 110, left = L + 10;
+  const double lx = crossings(right - 10) > 0 && crossings(left - 10) == 0 ? left : right;
   int legend = 0;
-  for (const Curve& c : curves) {
+  for (const Curve& c : plot.curves) {
     if (c.points.empty()) continue;
     std::string pts;
     for (auto [x, y] : c.points)
@@ -87,12 +101,40 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
     svg += fmt::format(
         "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"/>"
         "<text x=\"{}\" y=\"{}\">{}</text>\n",
-        W - R - 110, T + 14 + 18 * legend, W - R - 85, T + 14 + 18 * legend, c.color, W - R - 78,
+        lx, T + 14 + 18 * legend, lx + 25, T + 14 + 18 * legend, c.color, lx + 32,
         T + 18 + 18 * legend, c.name);
     ++legend;
   }
   svg += "</svg>\n";
-  write_file_atomically(path, [&](int fd) { write_all(fd, svg.data(), svg.size(), path); });
+  return svg;
+}
+
+namespace {
+
+void write_text(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](int fd) { write_all(fd, text.data(), text.size(), path); });
+}
+
+}  // namespace
+
+void write_svg_plot(const std::string& path, const std::string& title, const std::string& y_label,
+                    const std::vector<Curve>& curves, const std::string& x_label) {
+  write_text(path, svg_plot(Plot{title, x_label, y_label, curves}));
+}
+
+void write_svg_plots(const std::string& path, const std::vector<Plot>& plots) {
+  const double W = 720, H = 440;
+  std::string svg =
+      fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">\n",
+                  W * double(std::max<size_t>(plots.size(), 1)), H);
+  for (size_t i = 0; i < plots.size(); ++i) {
+    std::string panel = svg_plot(plots[i], W, H);
+    // A nested <svg> is placed by its x attribute.
+    panel.insert(4, fmt::format(" x=\"{}\" y=\"0\"", W * double(i)));
+    svg += panel;
+  }
+  svg += "</svg>\n";
+  write_text(path, svg);
 }
 
 }  // namespace rill

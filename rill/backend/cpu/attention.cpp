@@ -242,34 +242,43 @@ Geometry geometry(const Tensor& q, const Tensor& v, const AttentionOptions& opt)
   return g;
 }
 
-// dst [BH, Tp, Cp] = scale * src [BH, Tn, C], zero in the padding.
+// Elements between consecutive (b, h) slices of t [B, H, T, C] (contiguous, or a KV cache's
+// view of its growing buffer: packed rows, one stride between slices; the op checks).
+int64_t bh_stride(const Tensor& t) {
+  if (t.size(1) > 1) return t.stride(1);
+  return t.size(0) > 1 ? t.stride(0) : t.size(2) * t.size(3);
+}
+
+// dst [BH, Tp, Cp] = scale * src [BH, Tn, C], zero in the padding. src's (b, h) slices are
+// src_bh elements apart (Tn * C when contiguous), each Tn packed rows of C.
 template <class T>
 void pack_rows(const T* src, int64_t BH, int64_t Tn, int64_t C, int64_t Tp, int64_t Cp, T scale,
-               T* dst) {
+               T* dst, int64_t src_bh) {
 #pragma omp parallel for schedule(static) if (BH * Tp * Cp > 65536)
   for (int64_t row = 0; row < BH * Tp; ++row) {
     const int64_t bh = row / Tp, t = row % Tp;
     T* d = dst + row * Cp;
     const int64_t n = t < Tn ? C : 0;
-    const T* s = src + (bh * Tn + t) * C;
+    const T* s = src + bh * src_bh + t * C;
     for (int64_t c = 0; c < n; ++c) d[c] = scale * s[c];
     std::fill(d + n, d + Cp, T(0));
   }
 }
 
-// dst [BH, Tp / kTile, C, kTile] = scale * src [BH, Tn, C], each tile of kTile rows transposed
-// and stored whole, zero in the padding. The tile-major order keeps a tile's C x kTile block
-// contiguous: with one long [C, Tp] row per c, the micro-kernel would step through memory by
-// Tp elements, a power-of-two stride that maps every row to the same L1 sets.
+// dst [BH, Tp / kTile, C, kTile] = scale * src [BH, Tn, C] (laid out as for pack_rows), each
+// tile of kTile rows transposed and stored whole, zero in the padding. The tile-major order
+// keeps a tile's C x kTile block contiguous: with one long [C, Tp] row per c, the micro-kernel
+// would step through memory by Tp elements, a power-of-two stride that maps every row to the
+// same L1 sets.
 template <class T>
 void pack_tiles_transposed(const T* src, int64_t BH, int64_t Tn, int64_t C, int64_t Tp, T scale,
-                           T* dst) {
+                           T* dst, int64_t src_bh) {
   const int64_t tiles = Tp / kTile;
 #pragma omp parallel for schedule(static) if (BH * C * Tp > 65536)
   for (int64_t bt = 0; bt < BH * tiles; ++bt) {
     const int64_t bh = bt / tiles, t0 = bt % tiles * kTile, n = std::min(kTile, Tn - t0);
     T* d = dst + bt * C * kTile;
-    const T* s = src + (bh * Tn + t0) * C;
+    const T* s = src + bh * src_bh + t0 * C;
     for (int64_t c = 0; c < C; ++c) {
       for (int64_t r = 0; r < n; ++r) d[c * kTile + r] = scale * s[r * C + c];
       std::fill(d + c * kTile + n, d + (c + 1) * kTile, T(0));
@@ -327,9 +336,10 @@ struct Scratch {
 template <class T>
 struct ForwardArgs {
   Geometry g;
-  const T* q;       // [BH, Tq, D]
-  const T* k;       // [BH, Tk, D]
-  const T* v;       // [BH, Tk, Dv]
+  const T* q;  // [BH, Tq, D]
+  const T* k;  // [BH, Tk, D], (b, h) slices k_bh elements apart
+  const T* v;  // [BH, Tk, Dv], (b, h) slices v_bh elements apart
+  int64_t k_bh, v_bh;
   const T* kt;      // [BH, Tkp / kTile, D, kTile] (tiled path only)
   const T* vp;      // [BH, Tkp, Dvp] (tiled path only)
   const T* by_key;  // [H, Tq + Tk - 1] or null
@@ -363,7 +373,7 @@ template <class T, class I>
   const T scale = static_cast<T>(g.scale);
   for (int64_t c = 0; c < D; ++c) qs[c] = scale * f.q[row * D + c];
 
-  const T* k = f.k + (bh * g.Tk + lo) * D;
+  const T* k = f.k + bh * f.k_bh + lo * D;
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
     const T* k0 = k + j * D;
@@ -404,7 +414,7 @@ template <class T, class I>
   }
 
   // out = (p v) / l, a block of output columns at a time held in registers across all keys.
-  const T* v = f.v + (bh * g.Tk + lo) * Dv;
+  const T* v = f.v + bh * f.v_bh + lo * Dv;
   const T inv = T(1) / l;
   int64_t c0 = 0;
   for (; c0 + 4 * L <= Dv; c0 += 4 * L) {
@@ -741,6 +751,7 @@ void forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
     bias_tables(g, rel_bias.data<T>(), bucket_table(g, opt), by_key, by_query);
   ForwardArgs<T> f{};
   f.g = g, f.q = q.data<T>(), f.k = k.data<T>(), f.v = v.data<T>();
+  f.k_bh = bh_stride(k), f.v_bh = bh_stride(v);
   f.by_key = rel_bias.defined() ? by_key.data() : nullptr;
   f.out = out.data<T>(), f.lse = lse.data<T>();
   if (g.Tq <= kRowPathMaxQueries) {
@@ -751,8 +762,8 @@ void forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
   }
   Tensor kt = Tensor::empty({g.BH, g.nkt, g.D, kTile}, q.dtype());
   Tensor vp = Tensor::empty({g.BH, g.Tkp, g.Dvp}, q.dtype());
-  pack_tiles_transposed(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, T(1), kt.data<T>());
-  pack_rows(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, g.Dvp, T(1), vp.data<T>());
+  pack_tiles_transposed(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, T(1), kt.data<T>(), f.k_bh);
+  pack_rows(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, g.Dvp, T(1), vp.data<T>(), f.v_bh);
   f.kt = kt.data<T>(), f.vp = vp.data<T>();
   // Later query tiles see more keys under a causal mask: hand them out first.
   const auto fn = pick_tile<T, Pass::forward, ForwardArgs<T>>();
@@ -798,13 +809,13 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   }
 
   Tensor kp = Tensor::empty({g.BH, g.Tkp, g.Dp}, dt);
-  pack_rows(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, g.Dp, T(1), kp.data<T>());
+  pack_rows(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, g.Dp, T(1), kp.data<T>(), g.Tk * g.D);
   f.kp = kp.data<T>();
   {  // Pass 1: dq over query tiles; the transposed k and v live only for this pass.
     Tensor kt = Tensor::empty({g.BH, g.nkt, g.D, kTile}, dt);
     Tensor vt = Tensor::empty({g.BH, g.nkt, g.Dv, kTile}, dt);
-    pack_tiles_transposed(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, T(1), kt.data<T>());
-    pack_tiles_transposed(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, T(1), vt.data<T>());
+    pack_tiles_transposed(k.data<T>(), g.BH, g.Tk, g.D, g.Tkp, T(1), kt.data<T>(), g.Tk * g.D);
+    pack_tiles_transposed(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, T(1), vt.data<T>(), g.Tk * g.Dv);
     f.kt = kt.data<T>(), f.vt = vt.data<T>();
     const auto fn = pick_tile<T, Pass::dq, BackwardArgs<T>>();
     run_tasks<T>(g.BH * g.nqt, g, false,
@@ -818,11 +829,11 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   Tensor qsp = Tensor::empty({g.BH, g.Tqp, g.Dp}, dt);
   Tensor dot = Tensor::empty({g.BH, g.nqt, g.Dv, kTile}, dt);
   Tensor dop = Tensor::empty({g.BH, g.Tqp, g.Dvp}, dt);
-  pack_rows(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, g.Dvp, T(1), vp.data<T>());
-  pack_tiles_transposed(q.data<T>(), g.BH, g.Tq, g.D, g.Tqp, scale, qst.data<T>());
-  pack_rows(q.data<T>(), g.BH, g.Tq, g.D, g.Tqp, g.Dp, scale, qsp.data<T>());
-  pack_tiles_transposed(dout.data<T>(), g.BH, g.Tq, g.Dv, g.Tqp, T(1), dot.data<T>());
-  pack_rows(dout.data<T>(), g.BH, g.Tq, g.Dv, g.Tqp, g.Dvp, T(1), dop.data<T>());
+  pack_rows(v.data<T>(), g.BH, g.Tk, g.Dv, g.Tkp, g.Dvp, T(1), vp.data<T>(), g.Tk * g.Dv);
+  pack_tiles_transposed(q.data<T>(), g.BH, g.Tq, g.D, g.Tqp, scale, qst.data<T>(), g.Tq * g.D);
+  pack_rows(q.data<T>(), g.BH, g.Tq, g.D, g.Tqp, g.Dp, scale, qsp.data<T>(), g.Tq * g.D);
+  pack_tiles_transposed(dout.data<T>(), g.BH, g.Tq, g.Dv, g.Tqp, T(1), dot.data<T>(), g.Tq * g.Dv);
+  pack_rows(dout.data<T>(), g.BH, g.Tq, g.Dv, g.Tqp, g.Dvp, T(1), dop.data<T>(), g.Tq * g.Dv);
   f.vp = vp.data<T>(), f.qst = qst.data<T>(), f.qsp = qsp.data<T>();
   f.dot = dot.data<T>(), f.dop = dop.data<T>();
   const bool bias_grad = drel_bias.defined();

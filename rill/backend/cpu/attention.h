@@ -5,7 +5,9 @@
 // taken in a fixed order, so results are bitwise the same for any thread count.
 //
 // Shapes: B batch, H heads, Tq queries, Tk keys, D query/key head dim, Dv value head dim,
-// NB = opt.num_buckets. Every tensor a kernel sees is contiguous.
+// NB = opt.num_buckets. Every tensor a kernel sees is contiguous, except that the forward's k
+// and v may be views with packed rows and one stride between (b, h) slices: a KV cache read in
+// place from the buffer it grows in (ops/index.h append).
 #pragma once
 #include <cstdint>
 
