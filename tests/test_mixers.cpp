@@ -155,10 +155,12 @@ TEST(Mixers, ResetsEqualSeparateSequences) {
           EXPECT_TRUE(all_close(y.select(0, b).narrow(0, t0, t1 - t0), want.select(0, b)))
               << what << " stream " << b << " piece from " << t0;
         }
-        for (const auto& [name, t] : s.tensors())
-          if (is_floating(t.dtype()))
+        for (const auto& [name, t] : s.tensors()) {
+          if (is_floating(t.dtype())) {
             EXPECT_TRUE(all_close(t.select(0, b), lane.get(name).select(0, b)))
                 << what << " stream " << b << " final state " << name;
+          }
+        }
       }
     }
 }

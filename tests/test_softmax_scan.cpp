@@ -6,6 +6,7 @@
 // invariance; bad input. Two wrong formulations from public snippets are implemented here as
 // negative controls and the parity check must reject them (it can fail).
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "rill/autograd/grad_mode.h"
@@ -98,20 +99,19 @@ std::vector<double> cummax_candidate(const std::vector<double>& s, const std::ve
   return out;
 }
 
-// Wrong formulation 2 (a numba Hillis-Steele kernel): the scan's combine offsets are exp(i)
-// truncated (1, 2, 7, 20, ...) where they must be 2^i, so some spans are skipped.
-std::vector<double> hillis_steele_candidate(const std::vector<double>& s,
-                                            const std::vector<double>& v, int64_t d) {
+// A Hillis-Steele scan of the elements (s_i, 1, v_i): pass j combines every element with the one
+// offset(j) before it, until the offset reaches T.
+std::vector<double> hillis_steele(const std::vector<double>& s, const std::vector<double>& v,
+                                  int64_t d, const std::function<int64_t(int64_t)>& offset) {
   const int64_t t = int64_t(s.size());
   std::vector<double> m(s), u(size_t(t), 1.0), w(v);
-  for (int64_t step = 0;; ++step) {
-    const int64_t offset = int64_t(std::exp(double(step)));  // the bug: 2^step is right
-    if (offset >= t) break;
+  for (int64_t pass = 0; offset(pass) < t; ++pass) {
+    const int64_t back = offset(pass);
     std::vector<double> m2(m), u2(u), w2(w);
-    for (int64_t k = offset; k < t; ++k) {
-      // (element k - offset) (+) (element k), in time order.
-      m2[k] = m[k - offset], u2[k] = u[k - offset];
-      for (int64_t j = 0; j < d; ++j) w2[k * d + j] = w[(k - offset) * d + j];
+    for (int64_t k = back; k < t; ++k) {
+      // (element k - back) (+) (element k), in time order.
+      m2[k] = m[k - back], u2[k] = u[k - back];
+      for (int64_t j = 0; j < d; ++j) w2[k * d + j] = w[(k - back) * d + j];
       softmax_scan_combine(m2[k], u2[k], &w2[k * d], m[k], u[k], &w[k * d], d);
     }
     m.swap(m2), u.swap(u2), w.swap(w2);
@@ -122,24 +122,17 @@ std::vector<double> hillis_steele_candidate(const std::vector<double>& s,
   return out;
 }
 
-// The same scan with the right offsets 2^step: the control that the harness above is fair.
+// Wrong formulation 2 (a numba Hillis-Steele kernel): offsets exp(pass) truncated (1, 2, 7, 20,
+// ...) where they must be 2^pass, so some spans are skipped.
+std::vector<double> hillis_steele_candidate(const std::vector<double>& s,
+                                            const std::vector<double>& v, int64_t d) {
+  return hillis_steele(s, v, d, [](int64_t pass) { return int64_t(std::exp(double(pass))); });
+}
+
+// The same scan with the right offsets 2^pass: the control that the harness above is fair.
 std::vector<double> hillis_steele_right(const std::vector<double>& s, const std::vector<double>& v,
                                         int64_t d) {
-  const int64_t t = int64_t(s.size());
-  std::vector<double> m(s), u(size_t(t), 1.0), w(v);
-  for (int64_t offset = 1; offset < t; offset *= 2) {
-    std::vector<double> m2(m), u2(u), w2(w);
-    for (int64_t k = offset; k < t; ++k) {
-      m2[k] = m[k - offset], u2[k] = u[k - offset];
-      for (int64_t j = 0; j < d; ++j) w2[k * d + j] = w[(k - offset) * d + j];
-      softmax_scan_combine(m2[k], u2[k], &w2[k * d], m[k], u[k], &w[k * d], d);
-    }
-    m.swap(m2), u.swap(u2), w.swap(w2);
-  }
-  std::vector<double> out(size_t(t * d));
-  for (int64_t k = 0; k < t; ++k)
-    for (int64_t j = 0; j < d; ++j) out[k * d + j] = w[k * d + j] / u[k];
-  return out;
+  return hillis_steele(s, v, d, [](int64_t pass) { return int64_t(1) << pass; });
 }
 
 }  // namespace
