@@ -1,6 +1,7 @@
 // The first-order linear scan of DESIGN.md ("shared recurrences"):
 //   h_t = a_t ⊙ h_{t-1} + b_t   along time, h_{-1} = h0,
-// used by AReLiT's components (and planned for Aaren's running output). A reset is a_t = 0.
+// used by AReLiT's components. A reset is a_t = 0. (Aaren's running output, the same
+// recurrence with beta_t = exp(lse_{t-1} - lse_t), runs fused inside ops/softmax_scan.h.)
 //
 // Shapes: B batch, T time (dim 1), S... the state's own shape (any number of dims, flattened to
 // D lanes inside).
