@@ -14,12 +14,16 @@ Registry<TaskFactory>& tasks() {
 
 }  // namespace
 
+const double* Metrics::find(const std::string& name) const {
+  for (const auto& [n, v] : values)
+    if (n == name) return &v;
+  return nullptr;
+}
+
 double Metrics::value(const std::string& name) const {
+  if (const double* v = find(name)) return *v;
   std::vector<std::string> names;
-  for (const auto& [n, v] : values) {
-    if (n == name) return v;
-    names.push_back(n);
-  }
+  for (const auto& [n, v] : values) names.push_back(n);
   fail("[metrics] no metric \"{}\" (have: {})", name, fmt::join(names, ", "));
 }
 

@@ -36,6 +36,7 @@ struct Metrics {
   std::string primary;                                 // the headline metric's name
   bool higher_is_better = false;                       // of the headline
   double value(const std::string& name) const;         // errors name what exists
+  const double* find(const std::string& name) const;   // nullptr when absent
   double headline() const { return value(primary); }
   nlohmann::json to_json() const;
 };

@@ -263,12 +263,6 @@ namespace {
 constexpr std::pair<const char*, const char*> kBaselines[] = {{"last_value", "naive last value"},
                                                               {"seasonal_naive", "seasonal naive"}};
 
-const double* find_value(const Metrics& m, const std::string& name) {
-  for (const auto& [n, v] : m.values)
-    if (n == name) return &v;
-  return nullptr;
-}
-
 std::string value_text(const double* v) { return v ? fmt::format("{:.4f}", *v) : "-"; }
 
 std::string table_line(const std::vector<std::string>& cells) {
@@ -287,7 +281,7 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
   std::vector<std::string> shown{metric};
   for (const auto& [name, v] : first.test.values)
     for (const auto& [key, label] : kBaselines)
-      if (name != metric && find_value(first.test, fmt::format("{}_{}", key, name))) {
+      if (name != metric && first.test.find(fmt::format("{}_{}", key, name))) {
         shown.push_back(name);
         break;
       }
@@ -323,8 +317,8 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
       c.push_back(fmt::format("{:.1f}", r->train_seconds));
       c.push_back(fmt::format("{:.0f}", r->train_per_s));
       c.push_back(r->step_us > 0 ? fmt::format("{:.0f}", r->step_us) : "-");
-      c.push_back(value_text(find_value(r->valid, metric)));
-      for (const std::string& m : shown) c.push_back(value_text(find_value(r->test, m)));
+      c.push_back(value_text(r->valid.find(metric)));
+      for (const std::string& m : shown) c.push_back(value_text(r->test.find(m)));
       s += table_line(c);
     }
     // A row per baseline of this data set; configs whose windows differ (another input length)
@@ -332,11 +326,10 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     for (const auto& [key, label] : kBaselines) {
       std::vector<std::pair<std::vector<std::string>, std::string>> seen;  // cells, config
       for (const CompareRow* r : group) {
-        std::vector<std::string> v{
-            value_text(find_value(r->valid, fmt::format("{}_{}", key, metric)))};
+        std::vector<std::string> v{value_text(r->valid.find(fmt::format("{}_{}", key, metric)))};
         bool any = false;
         for (const std::string& m : shown) {
-          const double* x = find_value(r->test, fmt::format("{}_{}", key, m));
+          const double* x = r->test.find(fmt::format("{}_{}", key, m));
           any = any || x;
           v.push_back(value_text(x));
         }
