@@ -6,6 +6,7 @@
 #include "rill/mixers/mixer.h"
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
+#include "rill/ops/op_util.h"
 
 namespace rill {
 
@@ -14,8 +15,7 @@ Tensor reset_mask(const Tensor& resets, int64_t batch, int64_t len, DType dtype,
       resets.defined() && resets.dim() == 2 && resets.size(0) == batch && resets.size(1) == len,
       "[{}] resets must be [B, T] = [{}, {}], got {}", who, batch, len,
       resets.defined() ? shape_str(resets.shape()) : "undefined");
-  // 1 where nonzero: the mask is not differentiable (resets are not).
-  return add(neg(eq(resets.detach().to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
+  return nonzero_mask(resets, dtype);  // not differentiable (resets are not)
 }
 
 State reset_streams(const State& s, const std::function<State()>& make_fresh, const Tensor& lanes,

@@ -64,12 +64,18 @@ void check_index_dtype(const char* op, const Tensor& idx) {
              shape_str(idx.shape()));
 }
 
+Tensor nonzero_mask(const Tensor& t, DType dtype) {
+  return add(neg(eq(t.detach().to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
+}
+
 Tensor flat_resets(const Tensor& resets, int64_t heads, DType dtype) {
   if (!resets.defined()) return resets;
-  const Tensor r = resets.detach();
-  const int64_t b = r.size(0), len = r.size(1);
-  const Tensor nonzero = add(neg(eq(r.to(dtype), Tensor::scalar(0.0, dtype))), 1.0);
-  return nonzero.unsqueeze(1).expand({b, heads, len}).contiguous().view({b * heads, len});
+  const int64_t b = resets.size(0), len = resets.size(1);
+  return nonzero_mask(resets, dtype)
+      .unsqueeze(1)
+      .expand({b, heads, len})
+      .contiguous()
+      .view({b * heads, len});
 }
 
 }  // namespace rill

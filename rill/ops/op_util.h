@@ -24,6 +24,9 @@ void check_floating(const char* op, const Tensor& t);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 void check_index_dtype(const char* op, const Tensor& idx);
 
+// 1 where t is nonzero, 0 elsewhere, in dtype (t of any dtype; no gradient: a mask of resets).
+Tensor nonzero_mask(const Tensor& t, DType dtype);
+
 // resets [B, T] (any dtype) as a [B*H, T] mask of 0 and 1 (1 where nonzero) in dtype, repeated
 // over H heads: what the kernels of the ops with resets take. Undefined stays undefined.
 Tensor flat_resets(const Tensor& resets, int64_t heads, DType dtype);
