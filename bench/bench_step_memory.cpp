@@ -18,11 +18,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "bench/support/machine.h"
+#include "bench/support/model_configs.h"
 #include "rill/backend/cpu/denormals.h"
 #include "rill/backend/cpu/isa.h"
 #include "rill/core/error.h"
@@ -47,22 +47,6 @@ Spread spread_of(std::vector<double> v) {
 
 std::string us(const Spread& s) {
   return fmt::format("{:.1f} [{:.1f}, {:.1f}]", s.median * 1e6, s.p10 * 1e6, s.p90 * 1e6);
-}
-
-std::string bytes_text(size_t b) {
-  if (b < 1024) return fmt::format("{} B", b);
-  if (b < (1u << 20)) return fmt::format("{:.1f} KiB", double(b) / 1024.0);
-  return fmt::format("{:.2f} MiB", double(b) / double(1 << 20));
-}
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  RILL_CHECK(in.good(), "[bench] cannot read {}", path);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail("[bench] {} is not JSON: {}", path, e.what());
-  }
 }
 
 // What one pass over the stream measures.
@@ -194,8 +178,7 @@ int run(int argc, char** argv) {
       "| config | parameters | context | state (info) | state (actual) | step() us | tight "
       "stepper us |\n|---|---|---|---|---|---|---|\n");
   for (const std::string& path : paths) {
-    const json j = read_json(path);
-    const json model_json = j.contains("model") ? j["model"] : j;
+    const json model_json = read_model_config(path);
     auto model = make_model(model_json, io, 1);
     model->eval();
     std::vector<Pass> step_passes, stepper_passes;

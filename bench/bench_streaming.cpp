@@ -48,10 +48,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "bench/support/machine.h"
+#include "bench/support/model_configs.h"
 #include "rill/backend/cpu/denormals.h"
 #include "rill/backend/cpu/isa.h"
 #include "rill/core/allocator.h"
@@ -87,27 +87,10 @@ struct Run {
   std::string profile;  // the profiler's table, with --profile
 };
 
-std::string bytes_text(size_t b) {
-  if (b < 1024) return fmt::format("{} B", b);
-  if (b < (1u << 20)) return fmt::format("{:.1f} KiB", double(b) / 1024.0);
-  if (b < (size_t(1) << 30)) return fmt::format("{:.2f} MiB", double(b) / double(1 << 20));
-  return fmt::format("{:.2f} GiB", double(b) / double(1 << 30));
-}
-
 std::string seconds_text(double s) {
   return s < 1     ? fmt::format("{:.3f}", s)
          : s < 100 ? fmt::format("{:.2f}", s)
                    : fmt::format("{:.1f}", s);
-}
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  RILL_CHECK(in.good(), "[bench] cannot read {}", path);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail("[bench] {} is not JSON: {}", path, e.what());
-  }
 }
 
 // K token counts spaced evenly in log between 1 and n, n included.
@@ -284,8 +267,7 @@ int run(int argc, char** argv) {
   // build cannot make (a mixer type it lacks) fails at once, not after the first model's stream.
   std::vector<json> models;
   for (const std::string& path : paths) {
-    const json j = read_json(path);
-    json model_json = j.contains("model") ? j["model"] : j;
+    json model_json = read_model_config(path);
     if (model_json.value("type", "stack") == "stack") {
       if (d_model) model_json["d_model"] = d_model;
       if (mlp_hidden) model_json["mlp_hidden"] = mlp_hidden;
