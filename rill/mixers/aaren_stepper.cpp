@@ -60,16 +60,11 @@ class AarenStepper : public MixerStepper {
   }
 
  private:
-  // The state tensor `name`, made this stepper's to write in place: never storage a tape may
-  // still read, contiguous, of this batch.
+  // The state tensor `name`, to be written in place, checked to be of this batch.
   Tensor own(State& state, const char* name, const Shape& want) const {
-    Tensor t = state.get(name);
+    Tensor t = state.writable(name);
     RILL_CHECK(t.shape() == want, "[aaren] state {} is {} but this stepper runs {} streams", name,
                shape_str(t.shape()), b_);
-    if (t.grad_fn() || !t.is_contiguous()) {
-      t = t.detach().clone();
-      state.set(name, t);
-    }
     return t;
   }
 

@@ -161,11 +161,7 @@ Tensor LinearAttentionMixer::step_impl(const Tensor& x_t, State& state) {
     ones_shape.back() = 1;
     v = concat({v, Tensor::ones(ones_shape, v.dtype())}, -1);
   }
-  Tensor s = state.get("S");
-  if (s.grad_fn() || !s.is_contiguous()) {  // never write into storage a tape may still read
-    s = s.detach().clone();
-    state.set("S", s);
-  }
+  Tensor s = state.writable("S");
   RILL_CHECK(s.shape() == Shape({x_t.size(0), config.heads, head_dim_, state_cols_}),
              "[linear_attention] state S is {} but this batch needs {}", shape_str(s.shape()),
              shape_str({x_t.size(0), config.heads, head_dim_, state_cols_}));

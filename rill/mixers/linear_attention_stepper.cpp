@@ -75,11 +75,7 @@ class LinearAttentionStepper : public MixerStepper {
       cpu::vec_unary<float>(UnaryOp::softplus, {1.0, 20.0}, g, g, b_ * h_);
       for (int64_t i = 0; i < b_ * h_; ++i) g[i] = -g[i];
     }
-    Tensor s = state.get("S");
-    if (s.grad_fn() || !s.is_contiguous()) {  // never write into storage a tape may still read
-      s = s.detach().clone();
-      state.set("S", s);
-    }
+    Tensor s = state.writable("S");
     RILL_CHECK(s.shape() == Shape({b_, h_, dh_, da_}),
                "[linear_attention] state S is {} but this stepper runs {} streams",
                shape_str(s.shape()), b_);

@@ -110,11 +110,7 @@ class LocalContextStepper : public MixerStepper {
   size_t weight_bytes() const override { return inner_->weight_bytes(); }
   void step(const Tensor& x, const Tensor& y, State& state) override {
     const int64_t w = taps_.size(0), keep = w - 1;
-    Tensor prev = state.get("local.prev");  // [B, W-1, D], oldest first
-    if (prev.grad_fn() || !prev.is_contiguous()) {
-      prev = prev.detach().clone();
-      state.set("local.prev", prev);
-    }
+    Tensor prev = state.writable("local.prev");  // [B, W-1, D], oldest first
     RILL_CHECK(prev.shape() == Shape({b_, keep, d_}),
                "[local_context] state local.prev is {} but this stepper runs {} streams",
                shape_str(prev.shape()), b_);

@@ -126,11 +126,7 @@ Tensor RelitMixer::step_impl(const Tensor& x_t, State& state) {
   check_state(state, b);
   const GatedFeatureTensors f = features_->step(x_t);  // [B,H,·]
   if (config.update == RelitUpdate::factorised) {
-    Tensor s = state.get("S");
-    if (s.grad_fn() || !s.is_contiguous()) {  // never write into storage a tape may still read
-      s = s.detach().clone();
-      state.set("S", s);
-    }
+    Tensor s = state.writable("S");
     Tensor values = concat({mul(f.beta, f.v), Tensor::ones({b, h, 1}, x_t.dtype())}, 2);
     Tensor gb = concat({log_keep(f.beta), Tensor::zeros({b, h, 1}, x_t.dtype())}, 2);
     Tensor num = linear_attention_step(f.phi_q, mul(f.gamma, f.phi_k), values, s,

@@ -20,6 +20,15 @@ Tensor State::get(const std::string& name) const {
   fail("[state] no tensor \"{}\" in a state holding {} tensors", name, tensors_.size());
 }
 
+Tensor State::writable(const std::string& name) {
+  Tensor t = get(name);
+  if (t.grad_fn() || !t.is_contiguous()) {
+    t = t.detach().clone();
+    set(name, t);
+  }
+  return t;
+}
+
 bool State::has(const std::string& name) const {
   for (const auto& [n, v] : tensors_)
     if (n == name) return true;

@@ -16,6 +16,9 @@ class State {
   void set(const std::string& name, Tensor t);
   Tensor get(const std::string& name) const;  // errors name the missing tensor
   bool has(const std::string& name) const;
+  // The tensor `name`, ready for a step to update in place: one a tape may still read, or a
+  // non-contiguous view, is first replaced in the state by a detached contiguous copy.
+  Tensor writable(const std::string& name);
   bool empty() const { return tensors_.empty(); }
   const std::vector<std::pair<std::string, Tensor>>& tensors() const { return tensors_; }
 
