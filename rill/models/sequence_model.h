@@ -47,8 +47,8 @@ class SequenceModel : public nn::Module {
   // The default refuses resets (a model says how its layers take them); undefined = none.
   virtual Tensor forward_with_resets(const Tensor& x, State* state, const Tensor& resets);
   // Puts a fresh state into the streams that reset (resets.h: the state's tensors must be per
-  // stream), then steps.
-  Tensor step_with_resets(const Tensor& x_t, State& state, const Tensor& resets);
+  // stream), then steps. A model whose fresh stream is not simply init_state's says how.
+  virtual Tensor step_with_resets(const Tensor& x_t, State& state, const Tensor& resets);
   Tensor step(const Tensor& x_t, State& state) {
     NoGradGuard no_grad;
     return step_impl(x_t, state);
