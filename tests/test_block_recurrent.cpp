@@ -139,6 +139,32 @@ TEST(BlockRecurrent, CausalAndTheStateCarriesBeyondTheWindows) {
   }
 }
 
+// One sliding-window layer sees exactly itself and the W tokens before it, across a call
+// boundary (the cached keys) and at every phase of the block clock.
+TEST(BlockRecurrent, WindowSpansItselfAndTheWTokensBefore) {
+  NoGradGuard no_grad;
+  json c = tiny();
+  c["n_layers"] = 1, c["recurrent_layers"] = json::array();
+  auto m = make(c);
+  const int64_t len = 24;
+  const Tensor x = ids(1, len, 12);
+  auto run = [&](const Tensor& in) {
+    State s = m->init_state(1);
+    const Tensor a = m->forward(in.narrow(1, 0, 10), &s);  // a cut inside a block
+    return concat({a, m->forward(in.narrow(1, 10, len - 10), &s)}, 1);
+  };
+  const Tensor y = run(x);
+  for (int64_t t = kW + 1; t < len; ++t) {
+    for (int64_t back : {kW, kW + 1}) {
+      Tensor x2 = x.clone();
+      const int64_t u = t - back;
+      x2.select(1, u).fill_(double((x.select(1, u).item<int64_t>() + 1) % kVocab));
+      const bool same = bitwise_equal(run(x2).select(1, t), y.select(1, t));
+      EXPECT_EQ(same, back > kW) << "token " << t << " and token " << u;
+    }
+  }
+}
+
 // The state changes at the end of every block and nowhere else: N / W updates per segment.
 TEST(BlockRecurrent, StateUpdatesOncePerBlock) {
   NoGradGuard no_grad;
@@ -203,8 +229,8 @@ TEST(BlockRecurrent, ResetAtDocumentStartRestoresInitialStateAndCache) {
 }
 
 // f64 central differences through the cpu kernels (and the ref oracle) for the gates, the state
-// IDs, the initial state and every other parameter, with the loss through the outputs and the
-// final state, over two blocks from a warm state.
+// IDs, the initial state and the rest of the recurrent layer, with the loss through the outputs
+// and the final state, over two blocks and a half from a fresh state.
 TEST(BlockRecurrent, GradientsOfGatesStateIdsAndInitialState) {
   for (const auto& [gate, cell] : all_cells()) {
     json c = tiny(gate, cell);
@@ -213,7 +239,10 @@ TEST(BlockRecurrent, GradientsOfGatesStateIdsAndInitialState) {
     const Tensor x = ids(1, 5, 8);
     for (Backend backend : {Backend::ref, Backend::cpu}) {
       BackendGuard guard(backend);
-      std::vector<Tensor> wrt = m->parameters();
+      // The recurrent layer's parameters (gates, state IDs, initial state, the state path and
+      // its window attention) and the embedding: the other layers are the same window layer.
+      std::vector<Tensor> wrt = m->layers[1]->parameters();
+      wrt.push_back(m->embed->weight);
       gradcheck_leaves(
           [&] {
             State s = m->init_state(1);  // the cell is the initial state on the tape
