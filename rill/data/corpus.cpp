@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "rill/core/error.h"
+#include "rill/data/long_range.h"
 #include "rill/data/manifest.h"
 #include "rill/data/package.h"
 #include "rill/data/registry.h"
@@ -54,6 +55,19 @@ std::vector<CorpusInfo> make_registry() {
                dpkg_version_command("golang-1.19-src"), TokenizerKind::bytes,
                "Go 1.19 standard library and toolchain source, every .go file in path order "
                "(63 MB of code, BSD-3-Clause)"});
+  {
+    CorpusInfo c;
+    c.name = "long-range";
+    c.registry = "generated";
+    c.package = "built-in";
+    c.version = kLongRangeVersion;
+    c.description =
+        "made by code: documents that define 6 random names and refer to them as @NAME 1-8 KB "
+        "later in Markov filler, for long-range recall (4.5 MB; recall bits/byte scored apart)";
+    c.generate = &generate_long_range_corpus;
+    c.recall_marker = '@';
+    r.push_back(std::move(c));
+  }
   return r;
 }
 
@@ -233,6 +247,7 @@ PrepareReport prepare_text(const CorpusInfo& info, std::string_view raw,
   if (!info.install.empty()) m["install"] = info.install;
   if (!info.extract.empty()) m["extract"] = info.extract;
   m["tokenizer"] = tokenizer_kind_name(info.tokenizer);
+  if (info.recall_marker != 0) m["recall_marker"] = std::string(1, info.recall_marker);
   m["vocab_size"] = tokenizer->vocab_size();
   if (info.tokenizer == TokenizerKind::words) m["max_vocab"] = options.max_vocab;
   m["split"] = {{"rule", split_rule_text(options.valid_percent, options.test_percent)},
@@ -255,6 +270,23 @@ PrepareReport prepare(const std::string& name, const std::string& data_dir,
 PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
                       const PrepareOptions& options) {
   const std::string& name = info.name;
+  if (info.generate != nullptr) {
+    // Made by code: nothing to install; the text is generated afresh every time (prepare_text
+    // leaves an identical raw.txt untouched).
+    auto t0 = std::chrono::steady_clock::now();
+    std::string raw = info.generate();
+    const double generate_s = seconds_since(t0);
+    log_line(options, fmt::format("[data] generated {} bytes in {:.2f} s ({})", raw.size(),
+                                  generate_s, info.version));
+    PrepareReport report = prepare_text(info, raw, data_dir, options);
+    report.extracted = true;
+    report.extract_seconds = generate_s;
+    std::string manifest_path = (fs::path(data_dir) / name / "manifest.json").string();
+    Json m = read_manifest(manifest_path);
+    m["package_version"] = info.version;
+    write_text(manifest_path, m.dump(2) + "\n");
+    return report;
+  }
   // The install, extract and version commands run after `cd` into the corpus folder, so every
   // path handed to them (work folder, logs) must be absolute: a relative data_dir would
   // otherwise be resolved a second time from inside it.
@@ -338,6 +370,12 @@ PreparedCorpus open_corpus(const std::string& name, const std::string& data_dir,
   c.name = name;
   c.dir = dir.string();
   c.kind = parse_tokenizer_kind(m["tokenizer"].get<std::string>());
+  if (m.contains("recall_marker")) {
+    const std::string marker = m["recall_marker"].get<std::string>();
+    RILL_CHECK(marker.size() == 1, "[data] {}: recall_marker \"{}\" is not one byte: {}",
+               manifest_path, marker, again);
+    c.recall_marker = marker[0];
+  }
   const Json& files = m["files"];
 
   auto check_file = [&](const std::string& file) {

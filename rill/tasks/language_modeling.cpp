@@ -2,6 +2,7 @@
 // the training carry policy, and the tokenizer check for generation.
 #include "rill/tasks/language_modeling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -60,6 +61,10 @@ std::string vocab_checksum(const data::PreparedCorpus& c) {
 LanguageModelingTask::LanguageModelingTask(const LanguageModelingConfig& config,
                                            const TaskContext& ctx)
     : config_(config), ctx_(ctx), corpus_(data::open_corpus(config.corpus, ctx.data_dir)) {
+  RILL_CHECK(corpus_.recall_marker == 0 || corpus_.kind == data::TokenizerKind::bytes,
+             "[task] corpus {} declares a recall marker but is not byte-level: the recall metric "
+             "reads bytes",
+             corpus_.name);
   batcher_ = split_batcher(corpus_, "train", ctx.batch, config.seq);
   split_batcher(corpus_, "valid", ctx.batch, config.seq);
   split_batcher(corpus_, "test", ctx.batch, config.seq);
@@ -103,19 +108,69 @@ Metrics LanguageModelingTask::evaluate(SequenceModel& model, const std::string& 
   const CarryPolicy carry = config_.carry();
   State state = model.init_state(ctx_.batch);
   double total = 0;
+  // Recall: the per-lane name scan carried across segments, and the summed nats of the names.
+  const bool recall = corpus_.recall_marker != 0;
+  std::vector<uint8_t> after_marker(static_cast<size_t>(ctx_.batch), 0);
+  double recall_nats = 0;
+  int64_t recall_count = 0;
   for (int64_t s = 0; s < segments; ++s) {
     data::Batch b = batcher->next();
     if (carry.fresh(b.segment)) state = model.init_state(ctx_.batch);
     Tensor logits = model.forward(b.inputs, &state);
-    total += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1}))
-                 .item<double>();
+    Tensor flat = logits.reshape({-1, logits.size(-1)});
+    total += cross_entropy(flat, b.targets.reshape({-1})).item<double>();
+    if (recall) {
+      if (b.reset) std::fill(after_marker.begin(), after_marker.end(), 0);  // the stream jumps
+      RecallTargets r = recall_targets(b.inputs, b.targets, corpus_.recall_marker, after_marker);
+      if (r.count > 0)  // the mean over the scored targets, back to a sum
+        recall_nats += cross_entropy(flat, r.targets.reshape({-1}), kIgnoreTarget).item<double>() *
+                       double(r.count);
+      recall_count += r.count;
+    }
   }
   Metrics m;
   m.loss = total / double(segments);
   m.primary = readable_metric_name(corpus_.kind);
   m.values = {{m.primary, readable_metric(m.loss, corpus_.kind)},
               {"tokens", double(segments * ctx_.batch * config_.seq)}};
+  if (recall) {
+    if (recall_count > 0)
+      m.values.push_back({"recall bits/byte", recall_nats / double(recall_count) / std::log(2.0)});
+    m.values.push_back({"recall tokens", double(recall_count)});
+  }
   return m;
+}
+
+RecallTargets recall_targets(const Tensor& inputs, const Tensor& targets, char marker,
+                             std::vector<uint8_t>& after_marker) {
+  RILL_CHECK(inputs.dim() == 2 && targets.shape() == inputs.shape() &&
+                 inputs.dtype() == DType::i64 && targets.dtype() == DType::i64,
+             "[task] recall_targets takes i64 inputs and targets of one [B, T] shape");
+  const int64_t batch = inputs.size(0), seq = inputs.size(1);
+  RILL_CHECK(static_cast<int64_t>(after_marker.size()) == batch,
+             "[task] recall_targets: {} carried flags for {} lanes", after_marker.size(), batch);
+  const Tensor in = inputs.contiguous(), tg = targets.contiguous();
+  const int64_t* x = in.data<int64_t>();
+  const int64_t* y = tg.data<int64_t>();
+  const int64_t mark = static_cast<unsigned char>(marker);
+  auto upper = [](int64_t id) { return id >= 'A' && id <= 'Z'; };
+  RecallTargets r;
+  std::vector<int64_t> out(static_cast<size_t>(batch * seq), kIgnoreTarget);
+  for (int64_t b = 0; b < batch; ++b) {
+    bool after = after_marker[b] != 0;
+    for (int64_t t = 0; t < seq; ++t) {
+      const int64_t i = b * seq + t;
+      // After reading input t: in a name when it is the marker, or a letter continuing one.
+      after = x[i] == mark || (after && upper(x[i]));
+      if (after && upper(y[i])) {
+        out[i] = y[i];
+        ++r.count;
+      }
+    }
+    after_marker[b] = after ? 1 : 0;
+  }
+  r.targets = Tensor::from_vector(out, {batch, seq});
+  return r;
 }
 
 double readable_metric(double loss_nats, data::TokenizerKind kind) {

@@ -12,9 +12,20 @@
 //                decay and blurs over long contexts; a decayed mixer needs no reset.
 // Evaluation follows the same policy, and so does generation (generate.h): the context a model
 // was trained for is the context it is used with.
+//
+// Recall: on a corpus that declares a recall marker (data::CorpusInfo::recall_marker, '@' for
+// the generated long-range corpus, long_range.h), evaluation also reports "recall bits/byte",
+// the mean cross-entropy in bits over the targets that are letters of a referenced name (the
+// uppercase letters A-Z of the run that directly follows the marker byte; not the marker), and
+// "recall tokens", how many were scored. Names are recognised from the token stream itself,
+// across segment boundaries; a name cut by a lane's start or an epoch's wrap (where its marker
+// was never read) is not scored. With no such target (recall tokens 0) the bits are not
+// reported.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rill/data/batcher.h"
 #include "rill/data/corpus.h"
@@ -44,6 +55,19 @@ struct LanguageModelingConfig {
     return !carry_state ? seq : reset_every > 0 ? seq * reset_every : 0;
   }
 };
+
+// The targets of a segment that the recall metric scores (see above): targets [B, T] i64 with
+// every position that is not a letter of a referenced name set to kIgnoreTarget, and their
+// count. Byte tokens (ids are bytes). after_marker holds one flag per lane, carried from the
+// segment before: whether the lane's last input so far was the marker or an uppercase letter of
+// a run that directly follows it; all false at a stream's start. It is updated in place.
+inline constexpr int64_t kIgnoreTarget = -100;  // cross_entropy's ignore_index
+struct RecallTargets {
+  Tensor targets;
+  int64_t count = 0;
+};
+RecallTargets recall_targets(const Tensor& inputs, const Tensor& targets, char marker,
+                             std::vector<uint8_t>& after_marker);
 
 // The metric a person reads for a loss in nats per token.
 double readable_metric(double loss_nats, data::TokenizerKind kind);
