@@ -98,11 +98,11 @@ TEST(Compare, EveryConfigOnEveryDataSet) {
     EXPECT_TRUE(has_line_starting(md, start)) << start << "\n" << md;
   // Each data set's baselines once (both configs read the same windows), after its configs.
   for (const CompareRow& r : {rows[0], rows[2]}) {
-    const std::string last =
-        fmt::format("| {} | naive last value | - | - | - | - | - | - | - | - | {:.4f} | {:.4f} |",
-                    r.dataset, r.test.value("last_value_mse"), r.test.value("last_value_mae"));
+    const std::string last = fmt::format(
+        "| {} | naive last value | - | - | - | - | - | - | - | - | - | {:.4f} | {:.4f} |",
+        r.dataset, r.test.value("last_value_mse"), r.test.value("last_value_mae"));
     const std::string seasonal = fmt::format(
-        "| {} | seasonal naive | - | - | - | - | - | - | - | - | {:.4f} | {:.4f} |", r.dataset,
+        "| {} | seasonal naive | - | - | - | - | - | - | - | - | - | {:.4f} | {:.4f} |", r.dataset,
         r.test.value("seasonal_naive_mse"), r.test.value("seasonal_naive_mae"));
     EXPECT_TRUE(has_line_starting(md, last)) << last << "\n" << md;
     EXPECT_TRUE(has_line_starting(md, seasonal)) << seasonal << "\n" << md;
@@ -126,9 +126,9 @@ TEST(Compare, OneDataSetKeepsItsTable) {
   EXPECT_GT(rows[0].step_us, 0);
   EXPECT_TRUE(fs::exists(dir / "runs/soft/checkpoint.safetensors"));
   const std::string md = compare_table(rows);
-  EXPECT_TRUE(
-      md.starts_with("| config | parameters | state @1k | state @64k | steps | train s | "
-                     "train seq/s | step µs | valid accuracy | test accuracy |\n"))
+  EXPECT_TRUE(md.starts_with(
+      "| config | parameters | FLOPs/token @12 (train seq) | state @1k | state @64k | "
+      "steps | train s | train seq/s | step µs | valid accuracy | test accuracy |\n"))
       << md;
   EXPECT_TRUE(has_line_starting(md, "| soft | ")) << md;
   EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), 3);

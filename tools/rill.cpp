@@ -5,11 +5,13 @@
 //   rill generate --checkpoint FILE --prompt TEXT
 //   rill eval --checkpoint FILE [--split test]
 //   rill info (--config FILE | --checkpoint FILE)
-//   rill compare A.json B.json ... --minutes M [--steps N] [--datasets a,b,c]
+//   rill compare A.json B.json ... --minutes M [--steps N] [--datasets a,b,c] [--seeds 1,2,3]
 //                                          train each config for the same budget (on every
-//                                          listed data set, runs under --out/<data set>/), then
-//                                          print one table: state, training time, step time,
-//                                          metrics (and the naive forecasts of a series)
+//                                          listed data set, runs under --out/<data set>/; once
+//                                          per seed, runs under <config>/seed<N>), then print
+//                                          one table: FLOPs, state, training time, step time,
+//                                          metrics (mean ± sd over seeds; and the naive
+//                                          forecasts of a series)
 //   rill tmaze A.json B.json ... [--corridors 10,30,100,300,1000] [--seconds S] [--steps N]
 // The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
 #include <omp.h>
@@ -195,6 +197,7 @@ int run(int argc, char** argv) {
       "microseconds per step of the step form (one stream), metrics, and for forecasting the "
       "naive last-value and seasonal-naive forecasts");
   std::vector<std::string> cmp_configs;
+  std::string cmp_seeds;
   double minutes = 8;
   CompareOptions cmp;
   cmp.out_dir = "runs/compare";
@@ -210,9 +213,13 @@ int run(int argc, char** argv) {
                    "its task's data set: series for forecasting, labelled sets for "
                    "classification, corpora for language modelling")
       ->delimiter(',');
+  cmp_cmd->add_option("--seeds", cmp_seeds,
+                      "run every config once per seed (comma-separated whole numbers), replacing "
+                      "its \"seed\"; the table gives mean ± sd over the seeds, then each run");
   cmp_cmd
       ->add_option("--out", cmp.out_dir,
-                   "where the runs go (out/<config>, or out/<data set>/<config>)")
+                   "where the runs go (out/<config>, or out/<data set>/<config>; with seeds, "
+                   ".../<config>/seed<N>)")
       ->capture_default_str();
   cmp_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
 
@@ -374,6 +381,7 @@ int run(int argc, char** argv) {
   if (cmp_cmd->parsed()) {
     cmp.seconds = minutes * 60;
     if (cmp_cmd->count("--data-dir")) cmp.data_dir = data_dir;
+    if (cmp_cmd->count("--seeds")) cmp.seeds = parse_seeds(cmp_seeds);
     Progress bar;
     SigintScope sigint;
     auto rows = compare(cmp_configs, cmp, cli_events(bar));

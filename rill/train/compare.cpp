@@ -5,8 +5,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -165,6 +168,31 @@ std::vector<CompareRow> compare_datasets(const std::vector<NamedRun>& runs,
 
 }  // namespace
 
+std::vector<uint64_t> parse_seeds(const std::string& text) {
+  std::vector<uint64_t> seeds;
+  size_t begin = 0;
+  for (size_t item = 1;; ++item) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string s = text.substr(begin, end - begin);
+    RILL_CHECK(!s.empty(), "[compare] seed {} of the list \"{}\" is empty", item, text);
+    RILL_CHECK(
+        s.front() != '-',
+        "[compare] seed {} of the list \"{}\" is negative ({}): seeds are whole numbers from 0",
+        item, text, s);
+    uint64_t v = 0;
+    const auto [at, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    RILL_CHECK(ec == std::errc() && at == s.data() + s.size(),
+               "[compare] seed {} of the list \"{}\" ({}) is not a whole number from 0 to {}", item,
+               text, s, std::numeric_limits<uint64_t>::max());
+    RILL_CHECK(std::find(seeds.begin(), seeds.end(), v) == seeds.end(),
+               "[compare] seed {} is listed twice in \"{}\" (its runs would collide)", v, text);
+    seeds.push_back(v);
+    if (end == text.size()) break;
+    begin = end + 1;
+  }
+  return seeds;
+}
+
 std::vector<CompareRow> compare(const std::vector<std::string>& paths,
                                 const CompareOptions& options, const TrainEvents& events) {
   RILL_CHECK(!paths.empty(), "[compare] give at least one config");
@@ -188,6 +216,10 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
              "[compare] the step count must be 0 (the time decides) or "
              "positive, got {}",
              options.steps);
+  for (size_t i = 0; i < options.seeds.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      RILL_CHECK(options.seeds[j] != options.seeds[i],
+                 "[compare] seed {} is listed twice (its runs would collide)", options.seeds[i]);
   if (!options.datasets.empty()) return compare_datasets(runs, options, events);
   std::vector<TrainConfig> configs;
   std::vector<std::string> names;
@@ -224,18 +256,36 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
     configs.push_back(c);
     names.push_back(name);
   }
+  // With seeds: each config once per seed, one after another, under <config>/seed<N>.
+  if (!options.seeds.empty()) {
+    std::vector<TrainConfig> per_seed;
+    std::vector<std::string> per_seed_names;
+    for (size_t i = 0; i < configs.size(); ++i)
+      for (uint64_t seed : options.seeds) {
+        TrainConfig c = configs[i];
+        c.seed = seed;
+        c.out_dir = (fs::path(c.out_dir) / fmt::format("seed{}", seed)).string();
+        per_seed.push_back(std::move(c));
+        per_seed_names.push_back(names[i]);
+      }
+    configs = std::move(per_seed);
+    names = std::move(per_seed_names);
+  }
   std::vector<CompareRow> rows;
   for (size_t i = 0; i < configs.size(); ++i) {
-    if (events.on_message)
-      events.on_message(options.steps > 0
-                            ? fmt::format("[compare] {} ({} of {}), {} steps", names[i], i + 1,
-                                          configs.size(), options.steps)
-                            : fmt::format("[compare] {} ({} of {}), {:.0f} s", names[i], i + 1,
-                                          configs.size(), options.seconds));
+    if (events.on_message) {
+      const std::string run =
+          options.seeds.empty() ? names[i] : fmt::format("{} seed {}", names[i], configs[i].seed);
+      events.on_message(options.steps > 0 ? fmt::format("[compare] {} ({} of {}), {} steps", run,
+                                                        i + 1, configs.size(), options.steps)
+                                          : fmt::format("[compare] {} ({} of {}), {:.0f} s", run,
+                                                        i + 1, configs.size(), options.seconds));
+    }
     const auto t0 = std::chrono::steady_clock::now();
     TrainResult r = train(configs[i], false, events);
     CompareRow row;
     row.name = names[i];
+    row.seed = configs[i].seed;
     row.steps = r.steps;
     row.train_per_s = r.items_per_s;
     row.unit = r.unit;
@@ -243,6 +293,9 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
     LoadedModel l = load_model(configs[i].out_dir + "/checkpoint.safetensors");
     RunParts parts = build_run(configs[i]);  // the task, to evaluate the test split
     row.test = parts.task->evaluate(*l.model, "test", 0);
+    // The context of one training segment: the length of a training batch's sequences.
+    row.flops_context = parts.task->next_batch().inputs.size(1);
+    row.flops_per_token = l.model->info(row.flops_context).flops_per_token;
     const ModelInfo at1k = l.model->info(1024), at64k = l.model->info(65536);
     row.parameters = at1k.parameters;
     row.state_1k = at1k.state_bytes;
@@ -262,6 +315,45 @@ namespace {
 // "<key>_<metric>", and their names in the table.
 constexpr std::pair<const char*, const char*> kBaselines[] = {{"last_value", "naive last value"},
                                                               {"seasonal_naive", "seasonal naive"}};
+// What an evaluation reports of the split's size beside its metrics (classification's examples,
+// forecasting's windows, a language model's tokens): no column of the table.
+constexpr const char* kSizes[] = {"examples", "windows", "tokens"};
+
+bool is_baseline(const std::string& metric) {
+  for (const auto& [key, label] : kBaselines)
+    if (metric.starts_with(std::string(key) + "_")) return true;
+  return false;
+}
+
+bool is_size(const std::string& metric) {
+  for (const char* s : kSizes)
+    if (metric == s) return true;
+  return false;
+}
+
+// "8.5M": three significant figures at most, with a thousands prefix.
+std::string flops_text(double f) {
+  if (f < 999.5) return fmt::format("{:.0f}", f);
+  constexpr const char* kPrefix[] = {"K", "M", "G", "T", "P"};
+  size_t p = 0;
+  f /= 1e3;
+  while (f >= 999.95 && p + 1 < std::size(kPrefix)) f /= 1e3, ++p;
+  return fmt::format("{:.{}f}{}", f, f < 99.95 ? 1 : 0, kPrefix[p]);
+}
+
+// One value at `precision` decimals, or several as "mean ± sd" (the sample standard deviation);
+// "-" for none.
+std::string stat_text(const std::vector<double>& v, int precision) {
+  if (v.empty()) return "-";
+  if (v.size() == 1) return fmt::format("{:.{}f}", v[0], precision);
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= double(v.size());
+  double ss = 0;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  const double sd = std::sqrt(ss / double(v.size() - 1));
+  return fmt::format("{:.{}f} ± {:.{}f}", mean, precision, sd, precision);
+}
 
 std::string value_text(const double* v) { return v ? fmt::format("{:.4f}", *v) : "-"; }
 
@@ -277,50 +369,116 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
   if (rows.empty()) return "";
   const CompareRow& first = rows.front();
   const std::string metric = first.valid.primary;
-  // The test metrics shown: the headline, then each other one that a baseline is scored by.
+  // The test metrics shown: the headline, then every other one a row reports, as they first
+  // come, less the split sizes and the naive forecasts' scores (rows of their own below).
   std::vector<std::string> shown{metric};
-  for (const auto& [name, v] : first.test.values)
-    for (const auto& [key, label] : kBaselines)
-      if (name != metric && first.test.find(fmt::format("{}_{}", key, name))) {
+  for (const CompareRow& r : rows)
+    for (const auto& [name, v] : r.test.values)
+      if (!is_size(name) && !is_baseline(name) &&
+          std::find(shown.begin(), shown.end(), name) == shown.end())
         shown.push_back(name);
-        break;
-      }
   bool sets = false;
   std::vector<std::string> order;  // the data sets, as they first come
   for (const CompareRow& r : rows) {
     sets = sets || !r.dataset.empty();
     if (std::find(order.begin(), order.end(), r.dataset) == order.end()) order.push_back(r.dataset);
   }
-  std::vector<std::string> head;
-  if (sets) head.push_back("data set");
-  for (std::string h : {"config", "parameters", "state @1k", "state @64k", "steps", "train s"})
-    head.push_back(h);
-  head.push_back(fmt::format("train {}/s", first.unit == "tokens" ? "tokens" : "seq"));
-  head.push_back("step µs");
-  head.push_back("valid " + metric);
-  for (const std::string& m : shown) head.push_back("test " + m);
-  std::string s = table_line(head) + "|";
-  for (size_t i = 0; i < head.size(); ++i) s += "---|";
-  s += "\n";
+  // The rows of each (data set, config), as they first come: one each, or one per seed.
+  std::vector<std::vector<const CompareRow*>> groups;
+  for (const CompareRow& r : rows) {
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return g.front()->dataset == r.dataset && g.front()->name == r.name;
+    });
+    if (g == groups.end())
+      groups.push_back({&r});
+    else
+      g->push_back(&r);
+  }
+  bool seeds = false;
+  for (const auto& g : groups) seeds = seeds || g.size() > 1;
+  // The FLOPs' context in the head when every row trained with the same one, else in each cell.
+  bool one_context = true;
+  for (const CompareRow& r : rows)
+    one_context = one_context && r.flops_context == first.flops_context;
+
+  // The head, with `extra` (the seed count, or the seed) after the config when there are seeds.
+  auto head_of = [&](const char* extra) {
+    std::vector<std::string> head;
+    if (sets) head.push_back("data set");
+    head.push_back("config");
+    if (seeds) head.push_back(extra);
+    head.push_back("parameters");
+    head.push_back(one_context ? fmt::format("FLOPs/token @{} (train seq)", first.flops_context)
+                               : std::string("FLOPs/token @train seq"));
+    for (std::string h : {"state @1k", "state @64k", "steps", "train s"}) head.push_back(h);
+    head.push_back(fmt::format("train {}/s", first.unit == "tokens" ? "tokens" : "seq"));
+    head.push_back("step µs");
+    head.push_back("valid " + metric);
+    for (const std::string& m : shown) head.push_back("test " + m);
+    return head;
+  };
+  auto head_text = [&](const std::vector<std::string>& head) {
+    std::string s = table_line(head) + "|";
+    for (size_t i = 0; i < head.size(); ++i) s += "---|";
+    return s + "\n";
+  };
+  // The line of the runs `g` of one config (on one data set): the model's own numbers from the
+  // first (every seed builds the same model), the measured ones over all.
+  auto line_of = [&](const std::vector<const CompareRow*>& g, const std::string& extra) {
+    const CompareRow& r = *g.front();
+    auto over = [&](auto value) {
+      std::vector<double> v;
+      for (const CompareRow* x : g)
+        if (const std::optional<double> y = value(*x)) v.push_back(*y);
+      return v;
+    };
+    std::vector<std::string> c;
+    if (sets) c.push_back(r.dataset);
+    c.push_back(r.name);
+    if (seeds) c.push_back(extra);
+    c.push_back(fmt::format("{:.2f} M", r.parameters / 1e6));
+    c.push_back(flops_text(r.flops_per_token) +
+                (one_context ? "" : fmt::format(" @{}", r.flops_context)));
+    c.push_back(bytes_text(r.state_1k));
+    c.push_back(bytes_text(r.state_64k) + (r.constant_state ? "" : " (grows)"));
+    bool same_steps = true;
+    for (const CompareRow* x : g) same_steps = same_steps && x->steps == r.steps;
+    c.push_back(same_steps ? fmt::format("{}", r.steps)
+                           : stat_text(over([](const CompareRow& x) -> std::optional<double> {
+                                         return double(x.steps);
+                                       }),
+                                       0));
+    c.push_back(stat_text(
+        over([](const CompareRow& x) -> std::optional<double> { return x.train_seconds; }), 1));
+    c.push_back(stat_text(
+        over([](const CompareRow& x) -> std::optional<double> { return x.train_per_s; }), 0));
+    c.push_back(stat_text(over([](const CompareRow& x) -> std::optional<double> {
+                            if (x.step_us > 0) return x.step_us;
+                            return std::nullopt;
+                          }),
+                          0));
+    auto metric_of = [&](const Metrics CompareRow::*split, const std::string& m) {
+      return stat_text(over([&](const CompareRow& x) -> std::optional<double> {
+                         if (const double* v = (x.*split).find(m)) return *v;
+                         return std::nullopt;
+                       }),
+                       4);
+    };
+    c.push_back(metric_of(&CompareRow::valid, metric));
+    for (const std::string& m : shown) c.push_back(metric_of(&CompareRow::test, m));
+    return table_line(c);
+  };
+
+  const std::vector<std::string> head = head_of("seeds");
+  std::string s = head_text(head);
+  // The columns before the metrics that a baseline's row leaves blank.
+  const size_t blanks = head.size() - (sets ? 2 : 1) - 1 - shown.size();
   for (const std::string& set : order) {
     std::vector<const CompareRow*> group;
     for (const CompareRow& r : rows)
       if (r.dataset == set) group.push_back(&r);
-    for (const CompareRow* r : group) {
-      std::vector<std::string> c;
-      if (sets) c.push_back(r->dataset);
-      c.push_back(r->name);
-      c.push_back(fmt::format("{:.2f} M", r->parameters / 1e6));
-      c.push_back(bytes_text(r->state_1k));
-      c.push_back(bytes_text(r->state_64k) + (r->constant_state ? "" : " (grows)"));
-      c.push_back(fmt::format("{}", r->steps));
-      c.push_back(fmt::format("{:.1f}", r->train_seconds));
-      c.push_back(fmt::format("{:.0f}", r->train_per_s));
-      c.push_back(r->step_us > 0 ? fmt::format("{:.0f}", r->step_us) : "-");
-      c.push_back(value_text(r->valid.find(metric)));
-      for (const std::string& m : shown) c.push_back(value_text(r->test.find(m)));
-      s += table_line(c);
-    }
+    for (const auto& g : groups)
+      if (g.front()->dataset == set) s += line_of(g, fmt::format("{}", g.size()));
     // A row per baseline of this data set; configs whose windows differ (another input length)
     // score their baselines on other windows, so each distinct score gets its own row.
     for (const auto& [key, label] : kBaselines) {
@@ -342,12 +500,17 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
         std::vector<std::string> c;
         if (sets) c.push_back(set);
         c.push_back(seen.size() > 1 ? fmt::format("{} (windows of {})", label, name) : label);
-        for (int k = 0; k < 7; ++k) c.push_back("-");
+        for (size_t k = 0; k < blanks; ++k) c.push_back("-");
         c.insert(c.end(), cells.begin(), cells.end());
         s += table_line(c);
       }
     }
   }
+  if (!seeds) return s;
+  // Every seed's run, with its raw values.
+  s += "\nEvery seed's run:\n\n" + head_text(head_of("seed"));
+  for (const auto& g : groups)
+    for (const CompareRow* r : g) s += line_of({r}, fmt::format("{}", r->seed));
   return s;
 }
 
