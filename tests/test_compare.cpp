@@ -4,14 +4,18 @@
 // set of the wrong kind for the configs' task (or one not prepared, or a task that reads none) is
 // refused by name before any training; models that read real-valued features get a step time
 // like token models; without a list the table keeps its one-data-set shape. The Aaren
-// comparison configs (configs/aaren) differ only in their mixer and out_dir. All on data made
-// here.
+// comparison configs (configs/aaren) differ only in their mixer and out_dir. With --seeds, a run
+// per config and seed and a table of means ± sample sd with every seed's run under it; the
+// FLOPs/token column at the training context; every test metric a row reports a column. All on
+// data made here.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "rill/data/corpus.h"
+#include "rill/data/long_range.h"
 #include "rill/train/checkpoint.h"
 #include "rill/train/compare.h"
 #include "tests/support/datasets.h"
@@ -338,8 +342,8 @@ TEST(Compare, SeedsRunEveryConfigOncePerSeed) {
 
 // The table alone, on rows made here: three seeds of two configs, with the mean and sample sd
 // of each measured number worked out by hand; steps that differ get a spread too; a metric only
-// some rows report gets a column ("-" elsewhere), the split's size none; rows that trained with
-// other contexts give theirs in the FLOPs cells.
+// some rows report gets a column ("-" elsewhere), the split's sizes (tokens, recall tokens) none;
+// rows that trained with other contexts give theirs in the FLOPs cells.
 TEST(Compare, SeedTableOnMadeUpRows) {
   std::vector<CompareRow> rows;
   const double bits[] = {1.0, 2.0, 4.0}, recall[] = {0.5, 0.7, 0.9};
@@ -361,6 +365,7 @@ TEST(Compare, SeedTableOnMadeUpRows) {
       r.valid.values = {{"bits/byte", bits[k] + 1}, {"tokens", 4096}};
       r.test.values = {{"bits/byte", bits[k]}, {"tokens", 8192}};
       if (name == std::string("a")) r.test.values.push_back({"recall bits/byte", recall[k]});
+      r.test.values.push_back({"recall tokens", name == std::string("a") ? 300.0 : 0.0});
       rows.push_back(r);
     }
   const std::string md = compare_table(rows);
@@ -449,6 +454,34 @@ TEST(Compare, LanguageModelFlopsAtItsSeq) {
   const double f = rows[0].flops_per_token;
   ASSERT_TRUE(f >= 1e3 && f < 99.95e3) << f;
   EXPECT_EQ(cell(md, "| soft |", "FLOPs/token @16 (train seq)"), fmt::format("{:.1f}K", f / 1e3));
+}
+
+// A language model on a corpus with a recall marker reports "recall bits/byte" (and the count of
+// the tokens it scored): the first gets a column of the table, the count none.
+TEST(Compare, RecallMetricGetsAColumn) {
+  TempDir dir;
+  const std::string data = dir / "data";
+  // The long-range corpus's generator, 24 documents (about 230 KB) rather than 480.
+  data::CorpusInfo info = data::corpus_info("long-range");
+  info.name = "recall";
+  data::LongRangeOptions small;
+  small.documents = 24;
+  data::prepare_text(info, data::generate_long_range(small), data);
+  const std::string config = write_config(
+      dir, "soft", {{"type", "language_modeling"}, {"corpus", "recall"}, {"seq", 32}}, kSoftmax);
+  CompareOptions o = tiny_options(dir, data);
+  o.steps = 2;
+  const std::vector<CompareRow> rows = compare({config}, o);
+  ASSERT_EQ(rows.size(), 1u);
+  const double* recall = rows[0].test.find("recall bits/byte");
+  ASSERT_NE(recall, nullptr);
+  ASSERT_NE(rows[0].test.find("recall tokens"), nullptr);
+  const std::string md = compare_table(rows);
+  EXPECT_NE(md.find("| valid bits/byte | test bits/byte | test recall bits/byte |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("tokens |"), std::string::npos) << md;
+  EXPECT_EQ(cell(md, "| soft |", "test recall bits/byte"), fmt::format("{:.4f}", *recall));
 }
 
 // The two comparisons' configs: the Aaren one of each pair is its Transformer one with the

@@ -316,7 +316,8 @@ namespace {
 constexpr std::pair<const char*, const char*> kBaselines[] = {{"last_value", "naive last value"},
                                                               {"seasonal_naive", "seasonal naive"}};
 // What an evaluation reports of the split's size beside its metrics (classification's examples,
-// forecasting's windows, a language model's tokens): no column of the table.
+// forecasting's windows, a language model's tokens, and counts of a part of them such as a
+// language model's "recall tokens"): no column of the table.
 constexpr const char* kSizes[] = {"examples", "windows", "tokens"};
 
 bool is_baseline(const std::string& metric) {
@@ -327,7 +328,7 @@ bool is_baseline(const std::string& metric) {
 
 bool is_size(const std::string& metric) {
   for (const char* s : kSizes)
-    if (metric == s) return true;
+    if (metric == s || metric.ends_with(std::string(" ") + s)) return true;
   return false;
 }
 

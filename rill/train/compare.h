@@ -82,10 +82,10 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
 // data set a row for each naive forecast its test metrics hold ("last_value_mse" and the like).
 // The columns: the validation headline, and every test metric any row reports (blank, "-",
 // where a row has none), less the naive forecasts' own (their rows) and the sizes of the split
-// ("examples", "windows", "tokens"). When a (data set, config) has several rows (seeds), its row
-// gives the mean ± sample standard deviation over them of every measured number (metrics,
-// steps, training time, throughput, step time) and a column of the seed count, and a second
-// table under the first lists every seed's run with its raw values.
+// ("examples", "windows", "tokens", "recall tokens"). When a (data set, config) has several rows
+// (seeds), its row gives the mean ± sample standard deviation over them of every measured number
+// (metrics, steps, training time, throughput, step time) and a column of the seed count, and a
+// second table under the first lists every seed's run with its raw values.
 std::string compare_table(const std::vector<CompareRow>& rows);
 
 }  // namespace rill
