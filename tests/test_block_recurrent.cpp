@@ -25,10 +25,18 @@ constexpr int64_t kW = 4, kVocab = 11;
 
 json tiny(const std::string& gate = "fixed", const std::string& cell = "skip",
           const std::string& dtype = "f64") {
-  return {{"type", "block_recurrent"}, {"d_model", 16},         {"n_layers", 3},
-          {"heads", 2},                {"mlp_hidden", 24},      {"window", kW},
-          {"states", 3},               {"recurrent_layers", {1}}, {"gate", gate},
-          {"cell", cell},              {"num_buckets", 8},      {"max_distance", 16},
+  return {{"type", "block_recurrent"},
+          {"d_model", 16},
+          {"n_layers", 3},
+          {"heads", 2},
+          {"mlp_hidden", 24},
+          {"window", kW},
+          {"states", 3},
+          {"recurrent_layers", {1}},
+          {"gate", gate},
+          {"cell", cell},
+          {"num_buckets", 8},
+          {"max_distance", 16},
           {"dtype", dtype}};
 }
 
@@ -207,7 +215,8 @@ TEST(BlockRecurrent, ResetAtDocumentStartRestoresInitialStateAndCache) {
   State plain = warm.clone();
   const Tensor y0 = m->forward(x, &plain);
   EXPECT_TRUE(all_close(y.select(0, 0), y0.select(0, 0))) << "the stream that did not reset";
-  EXPECT_FALSE(all_close(y.select(0, 1).narrow(0, at, len - at), y0.select(0, 1).narrow(0, at, len - at)));
+  EXPECT_FALSE(
+      all_close(y.select(0, 1).narrow(0, at, len - at), y0.select(0, 1).narrow(0, at, len - at)));
   // A fresh stream whose clock matches (12 + 8 tokens: a block boundary), fed the rest.
   State fresh = m->init_state(2);
   fresh.set("pos", Tensor::full({2}, 20, DType::i64));
@@ -294,7 +303,8 @@ TEST(BlockRecurrent, StateStaysBoundedAndConstantInSize) {
     double first = 0, worst = 0;
     for (int seg = 0; seg < 100; ++seg) {
       m->forward(ids(2, 16, 100 + seg), &s);
-      const double norm = std::sqrt(sum(s.get("layers.1.cell") * s.get("layers.1.cell")).item<double>());
+      const double norm =
+          std::sqrt(sum(s.get("layers.1.cell") * s.get("layers.1.cell")).item<double>());
       ASSERT_TRUE(std::isfinite(norm)) << gate << " segment " << seg;
       if (seg < 10) first = std::max(first, norm);
       worst = std::max(worst, norm);

@@ -130,9 +130,9 @@ BlockRecurrentLayerConfig BlockRecurrentConfig::layer(int64_t i) const {
 
 BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t seed)
     : config(c), head_dim_(c.head_dim) {
-  embed = register_module("embed", std::make_shared<nn::Embedding>(
-                                        c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02,
-                                        c.dtype));
+  embed =
+      register_module("embed", std::make_shared<nn::Embedding>(
+                                   c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02, c.dtype));
   for (int64_t i = 0; i < c.n_layers; ++i)
     layers.push_back(register_module(
         "layers." + std::to_string(i),

@@ -84,8 +84,8 @@ BlockRecurrentLayer::BlockRecurrentLayer(const BlockRecurrentLayerConfig& c, uin
   wk = register_module("wk", linear(D, HD, seed_of(2), dt));
   wv = register_module("wv", linear(D, HD, seed_of(3), dt));
   scale = scales("scale");
-  t5_bias = register_parameter("t5_bias", Tensor::zeros({c.num_buckets, H}, dt),
-                               nn::ParamKind::bias);
+  t5_bias =
+      register_parameter("t5_bias", Tensor::zeros({c.num_buckets, H}, dt), nn::ParamKind::bias);
   wo = register_module("wo", linear(c.recurrent ? 2 * HD : HD, D, seed_of(4), dt));
   norm3 = register_module("norm3", std::make_shared<nn::RMSNorm>(D, 1e-6, dt));
   ffn1 = register_module("ffn1", linear(D, c.mlp_hidden, seed_of(5), dt));
@@ -194,16 +194,16 @@ Tensor BlockRecurrentLayer::recurrence(const Tensor& xn, const Tensor& K, const 
   std::vector<Tensor> reads;
   for (int64_t t0 = 0; t0 < T;) {
     const int64_t t1 = std::min(T, t0 + W - (clock.pos + t0) % W);  // the end of t0's block
-    const Tensor s = norm2->forward(cell) + state_ids;             // [B, S, D]
+    const Tensor s = norm2->forward(cell) + state_ids;              // [B, S, D]
     const Tensor ks = unit(sk->forward(s)), vs = split(sv->forward(s));
     reads.push_back(attention(q2.narrow(2, t0, t1 - t0), ks, vs, unmasked));
     if ((clock.pos + t1) % W == 0) {
       // The block is complete: the state reads itself and the previous and current blocks.
       const int64_t end = C + t1, begin = std::max<int64_t>(0, end - 2 * W);
       const Tensor self = attention(query(*sq, state_scale, s), ks, vs, unmasked);
-      const Tensor block = attend_from(query(*sq2, state_scale2, s), K.narrow(2, begin, end - begin),
-                                       V.narrow(2, begin, end - begin), unmasked, Tensor(),
-                                       first + begin, clock.start);
+      const Tensor block = attend_from(
+          query(*sq2, state_scale2, s), K.narrow(2, begin, end - begin),
+          V.narrow(2, begin, end - begin), unmasked, Tensor(), first + begin, clock.start);
       cell = next_state(cell, concat({merge(self), merge(block)}, 2));
     }
     t0 = t1;
@@ -240,7 +240,7 @@ double BlockRecurrentLayer::flops_per_token(int64_t context) const {
   // and the two reads (S keys and 2W keys); spread over the block's W tokens.
   double block = 2 * S * 4 * D * HD + 4 * S * S * HD + 4 * S * 2 * W * HD;
   if (config.cell != CellKind::single) block += 2 * S * 2 * HD * D;  // W'_o
-  if (config.cell != CellKind::skip)                                   // the cell's MLP
+  if (config.cell != CellKind::skip)                                 // the cell's MLP
     block += 2 * S * (config.cell == CellKind::dual ? D : 2 * HD) * F + 2 * S * F * D;
   if (config.gate == GateKind::lstm) {  // W_f and W_i of each gate, on the gate's input
     block += 2 * S * 2 * (config.cell == CellKind::single ? F : 2 * HD) * D;

@@ -73,9 +73,9 @@ class BlockRecurrentLayer : public nn::Module {
  public:
   BlockRecurrentLayer(const BlockRecurrentLayerConfig& config, uint64_t seed);
 
-  // x [B, T, D]. keys, values [B, H, 2W, Dh]: the cache, whose first cached_after(clock.pos) rows hold
-  // the tokens before this call; replaced by the cache after it (the same shape). cell [B, S, D]
-  // (recurrent layers): the state entering the call, replaced by the state leaving it.
+  // x [B, T, D]. keys, values [B, H, 2W, Dh]: the cache, whose first cached_after(clock.pos) rows
+  // hold the tokens before this call; replaced by the cache after it (the same shape). cell [B, S,
+  // D] (recurrent layers): the state entering the call, replaced by the state leaving it.
   Tensor forward(const Tensor& x, const WindowClock& clock, Tensor& keys, Tensor& values,
                  Tensor& cell);
   // The learned initial state for B streams [B, S, D] (on the tape: it is a parameter).
@@ -103,9 +103,9 @@ class BlockRecurrentLayer : public nn::Module {
   Tensor recurrence(const Tensor& xn, const Tensor& keys, const Tensor& values,
                     const WindowClock& clock, Tensor& cell) const;
   Tensor next_state(const Tensor& cell, const Tensor& h) const;  // [B,S,D], [B,S,2HDh]
-  Tensor split(const Tensor& y) const;  // [B, T, H*Dh] -> [B, H, T, Dh]
-  Tensor merge(const Tensor& a) const;  // [B, H, T, Dh] -> [B, T, H*Dh]
-  Tensor unit(const Tensor& y) const;   // n(.) per head of [B, T, H*Dh] -> [B, H, T, Dh]
+  Tensor split(const Tensor& y) const;                           // [B, T, H*Dh] -> [B, H, T, Dh]
+  Tensor merge(const Tensor& a) const;                           // [B, H, T, Dh] -> [B, T, H*Dh]
+  Tensor unit(const Tensor& y) const;  // n(.) per head of [B, T, H*Dh] -> [B, H, T, Dh]
   Tensor query(const nn::Linear& w, const Tensor& scale, const Tensor& x) const;
 };
 

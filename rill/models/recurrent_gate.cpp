@@ -30,8 +30,8 @@ RecurrentGate::RecurrentGate(GateKind k, int64_t d_model, int64_t input_dim, uin
   o.dtype = dtype;
   o.init = nn::LinearInit::normal;
   o.std = std::sqrt(0.1 / double(input_dim));
-  forget = register_module("forget", std::make_shared<nn::Linear>(input_dim, d_model,
-                                                                  nn::derive_seed(seed, 1), o));
+  forget = register_module(
+      "forget", std::make_shared<nn::Linear>(input_dim, d_model, nn::derive_seed(seed, 1), o));
   add = register_module(
       "add", std::make_shared<nn::Linear>(input_dim, d_model, nn::derive_seed(seed, 2), o));
   nn::normal_(forget->bias, 0, 0.1, nn::derive_seed(seed, 3));
