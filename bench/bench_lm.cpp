@@ -41,30 +41,6 @@ struct Row {
   json model;
 };
 
-// The training shapes' sgemm rate: every product of a step (forward, and the two backward
-// products of each), weighted by its FLOPs, on `threads` threads.
-double training_gemm_peak(const StackConfig& c, int threads) {
-  const int64_t m = kBatch * kSeq, d = c.d_model, f = c.mlp_hidden, v = c.io.out_dim;
-  struct Shape3 {
-    int64_t m, n, k;
-    bool tb;
-    int count;
-  };
-  const std::vector<Shape3> shapes = {
-      {m, d, d, true, 4},  {m, f, d, true, 1},  {m, d, f, true, 1},   // forward x W^T
-      {m, d, d, false, 4}, {m, d, f, false, 1}, {m, f, d, false, 1},  // dx = dy W
-      {d, d, m, false, 4}, {f, d, m, false, 1}, {d, f, m, false, 1},  // dW = dy^T x
-      {m, v, d, true, 1},  {m, d, v, false, 1}, {v, d, m, false, 1},  // the head
-  };
-  double flops = 0, secs = 0;
-  for (const Shape3& s : shapes) {
-    const double g = sgemm_gflops(s.m, s.n, s.k, s.tb, threads, 3);
-    const double fl = 2.0 * s.m * s.n * s.k * s.count;
-    flops += fl, secs += fl / (g * 1e9);
-  }
-  return flops / secs * 1e-9;
-}
-
 double train_tokens_per_s(SequenceModel& model, int steps) {
   optim::AdamW opt(optim::param_groups(model, 0.1), 1e-3);
   Tensor ids = Tensor::randint({kBatch, kSeq}, 0, model.io().vocab, 1);
@@ -137,7 +113,8 @@ int main(int argc, char** argv) {
   // ever measures below its limits), so the fractions below are conservative.
   double peak_train = 0, peak_square = 0;
   auto measure_limits = [&](const char* when) {
-    const double t = training_gemm_peak(base_cfg, threads);
+    const double t = training_gemm_peak(kBatch * kSeq, base_cfg.d_model, base_cfg.mlp_hidden,
+                                        base_cfg.io.out_dim, threads);
     const double q = sgemm_gflops(2048, 2048, 2048, false, threads, 3);
     peak_train = std::max(peak_train, t), peak_square = std::max(peak_square, q);
     std::printf(

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <vector>
 
 #include "rill/backend/cpu/isa.h"
 #include "rill/core/tensor.h"
@@ -145,6 +146,27 @@ double sgemm_gflops(int64_t m, int64_t n, int64_t k, bool trans_b, int threads, 
   });
   omp_set_num_threads(saved);
   return 2.0 * double(m) * double(n) * double(k) / s * 1e-9;
+}
+
+double training_gemm_peak(int64_t m, int64_t d, int64_t f, int64_t v, int threads) {
+  struct Shape3 {
+    int64_t m, n, k;
+    bool tb;
+    int count;
+  };
+  const std::vector<Shape3> shapes = {
+      {m, d, d, true, 4},  {m, f, d, true, 1},  {m, d, f, true, 1},   // forward x W^T
+      {m, d, d, false, 4}, {m, d, f, false, 1}, {m, f, d, false, 1},  // dx = dy W
+      {d, d, m, false, 4}, {f, d, m, false, 1}, {d, f, m, false, 1},  // dW = dy^T x
+      {m, v, d, true, 1},  {m, d, v, false, 1}, {v, d, m, false, 1},  // the head
+  };
+  double flops = 0, secs = 0;
+  for (const Shape3& s : shapes) {
+    const double g = sgemm_gflops(s.m, s.n, s.k, s.tb, threads, 3);
+    const double fl = 2.0 * s.m * s.n * s.k * s.count;
+    flops += fl, secs += fl / (g * 1e9);
+  }
+  return flops / secs * 1e-9;
 }
 
 }  // namespace rill::bench

@@ -32,4 +32,9 @@ double read_bandwidth(double bytes, int threads, int streams = 4, int reps = 7,
 // oneDNN sgemm GFLOP/s for C[m,n] = A[m,k] B (row-major; trans_b: B given as [n,k]) on `threads`.
 double sgemm_gflops(int64_t m, int64_t n, int64_t k, bool trans_b, int threads, int reps = 5);
 
+// The sgemm rate of a transformer's training step at its own shapes: the products of q, k, v, o
+// (4 of d x d), the FFN (d x f, f x d) and the head (d x v) over m = batch x seq rows, forward
+// and the two backward products of each, weighted by their FLOPs, on `threads` threads.
+double training_gemm_peak(int64_t m, int64_t d, int64_t f, int64_t v, int threads);
+
 }  // namespace rill::bench
