@@ -23,14 +23,7 @@ BlockRecurrentConfig BlockRecurrentConfig::from_json(const json& j, const ModelI
   JsonFields f(j, "the block_recurrent model config");
   std::string type, dtype = "f32", gate = "fixed", cell = "skip";
   f.get("type", type);
-  f.get("vocab", c.io.vocab);
-  f.get("in_features", c.io.in_features);
-  f.get("out_dim", c.io.out_dim);
-  if (io_override.vocab > 0 || io_override.in_features > 0) {
-    c.io.vocab = io_override.vocab;
-    c.io.in_features = io_override.in_features;
-  }
-  if (io_override.out_dim > 0) c.io.out_dim = io_override.out_dim;
+  read_model_io(f, c.io, io_override);
   f.get("d_model", c.d_model);
   f.check("d_model", c.d_model, c.d_model > 0 && c.d_model <= 65536, "between 1 and 65536");
   f.get("n_layers", c.n_layers);

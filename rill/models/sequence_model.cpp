@@ -3,6 +3,7 @@
 #include "rill/models/sequence_model.h"
 
 #include "rill/core/registry.h"
+#include "rill/io/json_fields.h"
 #include "rill/mixers/resets.h"
 
 namespace rill {
@@ -21,6 +22,17 @@ ModelRegistration::ModelRegistration(const std::string& type, ModelFactory facto
 }
 
 std::vector<std::string> registered_models() { return models().names(); }
+
+void read_model_io(JsonFields& f, ModelIO& io, const ModelIO& override) {
+  f.get("vocab", io.vocab);
+  f.get("in_features", io.in_features);
+  f.get("out_dim", io.out_dim);
+  if (override.vocab > 0 || override.in_features > 0) {
+    io.vocab = override.vocab;
+    io.in_features = override.in_features;
+  }
+  if (override.out_dim > 0) io.out_dim = override.out_dim;
+}
 
 Tensor SequenceModel::forward_with_resets(const Tensor& x, State* state, const Tensor& resets) {
   RILL_CHECK(!resets.defined(), "[model] this model type does not take resets inside a sequence");

@@ -33,6 +33,11 @@ struct ModelIO {
   int64_t out_dim = 0;      // outputs per step (logits over the vocabulary, classes, values)
 };
 
+class JsonFields;
+// Reads a model config's "vocab", "in_features" and "out_dim" into io; the task's sizes
+// (override, where non-zero) replace them, as every model type does.
+void read_model_io(JsonFields& f, ModelIO& io, const ModelIO& override);
+
 struct ModelInfo {
   int64_t parameters = 0;
   double flops_per_token = 0;  // forward, at the context it was asked for

@@ -43,14 +43,7 @@ StackConfig StackConfig::from_json(const json& j, const ModelIO& io_override) {
   std::string type = "stack", dtype = "f32", mlp = "gelu", norm = "layer";
   f.get("type", type);
   RILL_CHECK(type == "stack", "[config] the model config: type \"{}\" is not \"stack\"", type);
-  f.get("vocab", c.io.vocab);
-  f.get("in_features", c.io.in_features);
-  f.get("out_dim", c.io.out_dim);
-  if (io_override.vocab > 0 || io_override.in_features > 0) {
-    c.io.vocab = io_override.vocab;
-    c.io.in_features = io_override.in_features;
-  }
-  if (io_override.out_dim > 0) c.io.out_dim = io_override.out_dim;
+  read_model_io(f, c.io, io_override);
   f.get("d_model", c.d_model);
   f.get("n_layers", c.n_layers);
   f.get("mlp_hidden", c.mlp_hidden);
