@@ -121,8 +121,7 @@ BlockRecurrentLayerConfig BlockRecurrentConfig::layer(int64_t i) const {
   return l;
 }
 
-BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t seed)
-    : config(c), head_dim_(c.head_dim) {
+BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t seed) : config(c) {
   embed =
       register_module("embed", std::make_shared<nn::Embedding>(
                                    c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02, c.dtype));
@@ -143,15 +142,18 @@ BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t
   }
 }
 
+Shape BlockRecurrentModel::cache_shape(int64_t batch) const {
+  return {batch, config.heads, 2 * config.window, config.head_dim};
+}
+
 State BlockRecurrentModel::init_state(int64_t batch) const {
   State s;
   s.set("pos", Tensor::zeros({batch}, DType::i64));
   s.set("start", Tensor::zeros({batch}, DType::i64));
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string p = "layers." + std::to_string(i);
-    const Shape cache{batch, config.heads, 2 * config.window, head_dim_};
-    s.set(p + ".keys", Tensor::zeros(cache, config.dtype));
-    s.set(p + ".values", Tensor::zeros(cache, config.dtype));
+    s.set(p + ".keys", Tensor::zeros(cache_shape(batch), config.dtype));
+    s.set(p + ".values", Tensor::zeros(cache_shape(batch), config.dtype));
     if (layers[i]->config.recurrent) s.set(p + ".cell", layers[i]->initial_cell(batch));
   }
   return s;
@@ -177,9 +179,8 @@ void BlockRecurrentModel::check_state(const State& s, int64_t batch) const {
   expect("start", {batch}, DType::i64);
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string p = "layers." + std::to_string(i);
-    const Shape cache{batch, config.heads, 2 * config.window, head_dim_};
-    expect(p + ".keys", cache, config.dtype);
-    expect(p + ".values", cache, config.dtype);
+    expect(p + ".keys", cache_shape(batch), config.dtype);
+    expect(p + ".values", cache_shape(batch), config.dtype);
     if (layers[i]->config.recurrent)
       expect(p + ".cell", {batch, config.states, config.d_model}, config.dtype);
   }

@@ -86,7 +86,7 @@ class BlockRecurrentModel : public SequenceModel {
   Tensor head(const Tensor& h) const;  // [B, T, D] -> [B, T, V]
   void check_ids(const Tensor& ids, int64_t dims, const char* what) const;
   void check_state(const State& state, int64_t batch) const;
-  int64_t head_dim_;
+  Shape cache_shape(int64_t batch) const;  // a layer's keys or values: [B, H, 2W, Dh]
 };
 
 }  // namespace rill
