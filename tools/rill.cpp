@@ -222,6 +222,11 @@ int run(int argc, char** argv) {
                    ".../<config>/seed<N>)")
       ->capture_default_str();
   cmp_cmd->add_option("--data-dir", data_dir, "where prepared data lives");
+  cmp_cmd
+      ->add_option("--test-batches", cmp.test_batches,
+                   "evaluate this many batches of each run's test split (0: all of it)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 
   // rill tmaze
   auto* tmaze_cmd = app.add_subcommand(

@@ -292,7 +292,7 @@ std::vector<CompareRow> compare_runs(std::vector<NamedRun> runs, const CompareOp
     row.valid = r.valid;
     LoadedModel l = load_model(configs[i].out_dir + "/checkpoint.safetensors");
     RunParts parts = build_run(configs[i]);  // the task, to evaluate the test split
-    row.test = parts.task->evaluate(*l.model, "test", 0);
+    row.test = parts.task->evaluate(*l.model, "test", options.test_batches);
     // The context of one training segment: the length of a training batch's sequences.
     row.flops_context = parts.task->next_batch().inputs.size(1);
     row.flops_per_token = l.model->info(row.flops_context).flops_per_token;

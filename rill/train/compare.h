@@ -33,6 +33,9 @@ struct CompareOptions {
   // When not empty: every config (on every data set) runs once per seed, its run config's "seed"
   // replaced. Empty: each config runs once, with its own seed.
   std::vector<uint64_t> seeds;
+  // Batches of the test split evaluated per run (0: all of it). Large corpora (go-src's test
+  // split is 3 M bytes) make a whole-split evaluation cost more than a short training run.
+  int64_t test_batches = 0;
   int64_t timed_steps = 512;  // steps of the step form timed, one stream
   int step_threads = 1;       // threads while timing them
 };
