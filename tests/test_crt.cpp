@@ -29,9 +29,9 @@ constexpr int64_t kL = 4, kVocab = 11;
 
 json tiny(const std::string& memory = "gru", const std::string& summary = "last",
           const std::string& positions = "rotary", const std::string& dtype = "f64") {
-  json c = {{"type", "crt"},    {"segment", kL},          {"d_model", 16},
-            {"n_layers", 2},    {"heads", 2},             {"mlp_hidden", 24},
-            {"memory", memory}, {"positions", positions}, {"dtype", dtype}};
+  json c = {{"type", "crt"}, {"segment", kL},    {"d_model", 16},    {"n_layers", 2},
+            {"heads", 2},    {"mlp_hidden", 24}, {"memory", memory}, {"positions", positions},
+            {"dtype", dtype}};
   if (memory != "none") c["summary"] = summary;
   return c;
 }
@@ -125,8 +125,8 @@ TEST(Crt, CausalAndOnlyTheMemoryCrossesSegments) {
   NoGradGuard no_grad;
   json cleared = tiny("gru", "last");
   cleared["clear_memory"] = true;
-  for (const json& c : {tiny("gru", "last"), tiny("nc_gru", "write"), tiny("gru", "rnn"), cleared,
-                        tiny("none")}) {
+  for (const json& c :
+       {tiny("gru", "last"), tiny("nc_gru", "write"), tiny("gru", "rnn"), cleared, tiny("none")}) {
     const bool carries = c["memory"] != "none" && !c.value("clear_memory", false);
     auto m = make(c);
     const Tensor x = ids(1, 3 * kL, 4);
@@ -194,8 +194,8 @@ TEST(Crt, ResetsAtDocumentStarts) {
       // Step form with resets.
       State st = m->init_state(2);
       for (int64_t t = 0; t < x.size(1); ++t)
-        ASSERT_TRUE(all_close(m->step_with_resets(x.select(1, t), st, resets.select(1, t)),
-                              y.select(1, t)))
+        ASSERT_TRUE(
+            all_close(m->step_with_resets(x.select(1, t), st, resets.select(1, t)), y.select(1, t)))
             << c.dump() << " step " << t << " reset at " << at;
       expect_states_close(s, st, c.dump());
     }

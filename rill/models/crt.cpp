@@ -111,8 +111,7 @@ CrtConfig CrtConfig::from_json(const json& j, const ModelIO& io_override) {
   c.summary = parse_summary(summary);
   c.positions = parse_positions(positions);
   RILL_CHECK(c.positions != CrtPositions::rotary || c.head_dim % 2 == 0,
-             "[config] the crt model: rotary positions need an even head_dim, got {}",
-             c.head_dim);
+             "[config] the crt model: rotary positions need an even head_dim, got {}", c.head_dim);
   RILL_CHECK(c.memory != CrtMemory::none || (!c.clear_memory && c.summary == CrtSummary::last),
              "[config] the crt model: memory \"none\" has no memory to clear or summarise "
              "(drop \"clear_memory\" and \"summary\")");
@@ -161,8 +160,9 @@ CrtModel::CrtModel(const CrtConfig& c, uint64_t seed) : config(c) {
   lc.mlp_hidden = c.mlp_hidden, lc.mlp = c.mlp, lc.norm = c.norm;
   lc.rotary = c.positions == CrtPositions::rotary, lc.dtype = c.dtype;
   for (int64_t i = 0; i < c.n_layers; ++i)
-    layers.push_back(register_module("layers." + std::to_string(i),
-                                     std::make_shared<CrtLayer>(lc, nn::derive_seed(seed, 100 + i))));
+    layers.push_back(
+        register_module("layers." + std::to_string(i),
+                        std::make_shared<CrtLayer>(lc, nn::derive_seed(seed, 100 + i))));
   final_norm = register_module("final_norm", nn::make_norm(c.norm, c.d_model, c.dtype));
   if (!c.tie_embeddings || c.io.out_dim != c.io.vocab) {
     nn::LinearOptions o;
@@ -175,8 +175,9 @@ CrtModel::CrtModel(const CrtConfig& c, uint64_t seed) : config(c) {
   }
   if (c.memory == CrtMemory::none) return;
   if (c.memory == CrtMemory::gru)
-    gru = register_module("memory_cell", std::make_shared<nn::GRUCell>(
-                                             c.d_model, c.d_model, nn::derive_seed(seed, 3), c.dtype));
+    gru = register_module(
+        "memory_cell",
+        std::make_shared<nn::GRUCell>(c.d_model, c.d_model, nn::derive_seed(seed, 3), c.dtype));
   else
     nc_gru = register_module("memory_cell", std::make_shared<nn::NCGRUCell>(
                                                 c.d_model, c.d_model, nn::derive_seed(seed, 3),
@@ -288,7 +289,8 @@ Tensor CrtModel::cell(const Tensor& input, const Tensor& memory, const Tensor& w
 Tensor CrtModel::memory_rows(const Tensor& memory, std::vector<Tensor>& keys,
                              std::vector<Tensor>& values) const {
   Tensor x = with_positions(memory.reshape({memory.size(0), 1, config.d_model}), 0);
-  for (size_t i = 0; i < layers.size(); ++i) x = layers[i]->forward(x, 0, keys[i], values[i], 1, {});
+  for (size_t i = 0; i < layers.size(); ++i)
+    x = layers[i]->forward(x, 0, keys[i], values[i], 1, {});
   return x;
 }
 
@@ -316,8 +318,8 @@ void CrtModel::end_segment(Run& r, const Tensor& normed) const {
   if (config.summary == CrtSummary::write) {
     // The write slot: one more row after the last token, attending to the whole segment.
     const std::vector<int64_t> hidden = hidden_rows(r);
-    Tensor x = with_positions(
-        (r.memory + write_embedding).reshape({r.batch, 1, config.d_model}), pinned + L);
+    Tensor x = with_positions((r.memory + write_embedding).reshape({r.batch, 1, config.d_model}),
+                              pinned + L);
     for (size_t i = 0; i < layers.size(); ++i) {
       Tensor k = r.keys[i], v = r.values[i];  // the slot's own row is not kept
       x = layers[i]->forward(x, pinned + L, k, v, pinned, hidden);
@@ -393,7 +395,8 @@ void CrtModel::save(const Run& r, State& s) const {
     const std::string l = "layers." + std::to_string(i);
     // A complete segment leaves nothing: the next one starts from its memory slot.
     const bool open = r.pos % config.segment != 0 && r.keys[i].defined();
-    s.set(l + ".keys", open ? padded(r.keys[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
+    s.set(l + ".keys",
+          open ? padded(r.keys[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
     s.set(l + ".values",
           open ? padded(r.values[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
   }
@@ -435,8 +438,7 @@ Tensor CrtModel::forward_with_resets(const Tensor& ids, State* state, const Tens
   if (!state) s = init_state(batch);
   check_state(s, batch);
   std::vector<float> mask;
-  if (resets.defined())
-    mask = reset_mask(resets, batch, len, DType::f32, "crt").to_vector<float>();
+  if (resets.defined()) mask = reset_mask(resets, batch, len, DType::f32, "crt").to_vector<float>();
   auto resets_at = [&](int64_t t) {
     std::vector<float> lanes(size_t(batch), 0.f);
     bool any = false;

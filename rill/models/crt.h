@@ -106,8 +106,8 @@ class CrtModel : public SequenceModel {
   std::shared_ptr<nn::Embedding> positions;  // "learned": [L + 2, D], rows of the segment
   std::vector<std::shared_ptr<CrtLayer>> layers;
   std::shared_ptr<nn::Norm> final_norm;
-  std::shared_ptr<nn::Linear> out_proj;  // null when tied to the embedding
-  std::shared_ptr<nn::GRUCell> gru;      // memory "gru"
+  std::shared_ptr<nn::Linear> out_proj;   // null when tied to the embedding
+  std::shared_ptr<nn::GRUCell> gru;       // memory "gru"
   std::shared_ptr<nn::NCGRUCell> nc_gru;  // memory "nc_gru"
   Tensor initial_memory;                  // [D] m_0
   Tensor write_embedding;                 // [D] summary "write": added to m_{n-1}
@@ -132,7 +132,7 @@ class CrtModel : public SequenceModel {
                      std::vector<Tensor>& values) const;
   Tensor cell(const Tensor& input, const Tensor& memory, const Tensor& w_c) const;
   Tensor with_positions(const Tensor& x, int64_t first) const;  // "learned" adds the table
-  Tensor head(const Tensor& h) const;  // [B, T, D] -> [B, T, V]
+  Tensor head(const Tensor& h) const;                           // [B, T, D] -> [B, T, V]
   void check_ids(const Tensor& ids, int64_t dims, const char* what) const;
   void check_state(const State& state, int64_t batch) const;
   Shape cache_shape(int64_t batch) const;  // [B, H, pinned + L, Dh]

@@ -20,8 +20,8 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t first, 
               const std::vector<int64_t>& hidden_to) {
   AttentionOptions opt;
   opt.q_offset = first;
-  const bool all_visible = std::all_of(hidden_to.begin(), hidden_to.end(),
-                                       [&](int64_t h) { return h <= pinned; });
+  const bool all_visible =
+      std::all_of(hidden_to.begin(), hidden_to.end(), [&](int64_t h) { return h <= pinned; });
   if (all_visible) return attention(q, k, v, opt);
   const int64_t rows = k.size(2);
   std::vector<Tensor> out;
@@ -47,9 +47,9 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t first, 
 
 CrtLayer::CrtLayer(const CrtLayerConfig& c, uint64_t seed) : config(c) {
   norm1 = register_module("norm1", nn::make_norm(c.norm, c.d_model, c.dtype));
-  proj = register_module("attn", std::make_shared<MultiHeadProjection>(
-                                     c.d_model, c.heads, c.head_dim, c.head_dim,
-                                     nn::derive_seed(seed, 0), false, c.dtype));
+  proj = register_module(
+      "attn", std::make_shared<MultiHeadProjection>(c.d_model, c.heads, c.head_dim, c.head_dim,
+                                                    nn::derive_seed(seed, 0), false, c.dtype));
   norm2 = register_module("norm2", nn::make_norm(c.norm, c.d_model, c.dtype));
   mlp = register_module("mlp", std::make_shared<nn::MLP>(c.d_model, c.mlp_hidden, c.mlp,
                                                          nn::derive_seed(seed, 1), true, c.dtype));
@@ -70,7 +70,7 @@ Tensor CrtLayer::forward(const Tensor& x, int64_t first, Tensor& keys, Tensor& v
 double CrtLayer::flops_per_row(double keys) const {
   const double d = double(config.d_model), hd = double(config.heads * config.head_dim);
   const double mlp_mats = config.mlp == nn::MLPKind::swiglu ? 3.0 : 2.0;
-  return 2.0 * 4.0 * d * hd                               // q, k, v, o projections
+  return 2.0 * 4.0 * d * hd                                // q, k, v, o projections
          + 2.0 * mlp_mats * d * double(config.mlp_hidden)  // the MLP's matrices
          + 2.0 * 2.0 * keys * hd;                          // q.k and the weighted sum of v
 }
