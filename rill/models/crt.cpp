@@ -272,7 +272,8 @@ struct CrtModel::Run {
   Tensor memory, running;            // [B, D]
   std::vector<Tensor> keys, values;  // per layer [B, H, pinned + p, Dh]; undefined before a
                                      // segment's first token
-  Tensor w_c;                        // nc_gru: the recurrent matrix, computed once per call
+  Tensor w_c;  // nc_gru: the recurrent matrix, formed at the call's first memory update (an
+               // O(D^3) solve: once per call, not once per token of the step form)
 };
 
 Tensor CrtModel::with_positions(const Tensor& x, int64_t first) const {
@@ -280,8 +281,10 @@ Tensor CrtModel::with_positions(const Tensor& x, int64_t first) const {
   return x + positions->weight.narrow(0, first, x.size(1));
 }
 
-Tensor CrtModel::cell(const Tensor& input, const Tensor& memory, const Tensor& w_c) const {
-  return gru ? gru->forward(input, memory) : nc_gru->forward(input, memory, w_c);
+Tensor CrtModel::cell(const Tensor& input, const Tensor& memory, Run& r) const {
+  if (gru) return gru->forward(input, memory);
+  if (!r.w_c.defined()) r.w_c = nc_gru->recurrent_matrix();
+  return nc_gru->forward(input, memory, r.w_c);
 }
 
 // The memory slot's rows: m [B, D] through every layer, attending only to itself. Fills keys
@@ -326,7 +329,7 @@ void CrtModel::end_segment(Run& r, const Tensor& normed) const {
     }
     summary = final_norm->forward(x).reshape({r.batch, config.d_model});
   }
-  r.memory = cell(summary, r.memory, r.w_c);
+  r.memory = cell(summary, r.memory, r);
 }
 
 std::vector<int64_t> CrtModel::hidden_rows(const Run& r) const {
@@ -381,7 +384,6 @@ CrtModel::Run CrtModel::load(const State& s, int64_t batch) const {
       r.keys[i] = s.get(l + ".keys").narrow(2, 0, config.pinned() + p);
       r.values[i] = s.get(l + ".values").narrow(2, 0, config.pinned() + p);
     }
-  if (nc_gru && !config.clear_memory) r.w_c = nc_gru->recurrent_matrix();
   return r;
 }
 
@@ -416,7 +418,7 @@ Tensor CrtModel::run(const Tensor& h, Run& r) const {
   const Tensor normed = final_norm->forward(x);  // [B, n, D]
   if (config.summary == CrtSummary::rnn && config.memory != CrtMemory::none && !config.clear_memory)
     for (int64_t t = 0; t < n; ++t)
-      r.running = cell(normed.narrow(1, t, 1).reshape({r.batch, config.d_model}), r.running, r.w_c);
+      r.running = cell(normed.narrow(1, t, 1).reshape({r.batch, config.d_model}), r.running, r);
   r.pos += n;
   if (p + n == L) end_segment(r, normed.narrow(1, n - 1, 1).reshape({r.batch, config.d_model}));
   return normed;

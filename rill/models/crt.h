@@ -130,7 +130,8 @@ class CrtModel : public SequenceModel {
   void reset_lanes(Run& r, const std::vector<float>& lanes) const;
   Tensor memory_rows(const Tensor& memory, std::vector<Tensor>& keys,
                      std::vector<Tensor>& values) const;
-  Tensor cell(const Tensor& input, const Tensor& memory, const Tensor& w_c) const;
+  // The memory cell: [B, D] input and memory -> the next memory.
+  Tensor cell(const Tensor& input, const Tensor& memory, Run& r) const;
   Tensor with_positions(const Tensor& x, int64_t first) const;  // "learned" adds the table
   Tensor head(const Tensor& h) const;                           // [B, T, D] -> [B, T, V]
   void check_ids(const Tensor& ids, int64_t dims, const char* what) const;
