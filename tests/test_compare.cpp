@@ -501,3 +501,51 @@ TEST(Compare, AarenConfigsDifferOnlyInTheMixer) {
     TrainConfig::from_json(transformer).validate();
   }
 }
+
+// --test-batches bounds the part of the test split each run is scored on: the row's test metrics
+// are the task's evaluation of that many batches, fewer tokens than the whole split.
+TEST(Compare, TestBatchesBoundTheTestSplit) {
+  TempDir dir;
+  const std::string data = dir / "data";
+  prepare_pattern_corpus(data);
+  const std::string config = write_config(
+      dir, "soft", {{"type", "language_modeling"}, {"corpus", "pattern"}, {"seq", 16}}, kSoftmax);
+  CompareOptions o = tiny_options(dir, data);
+  o.steps = 2;
+  o.test_batches = 1;
+  const std::vector<CompareRow> rows = compare({config}, o);
+  ASSERT_EQ(rows.size(), 1u);
+  TrainConfig c = TrainConfig::from_file(config);
+  c.data_dir = data;
+  RunParts parts = build_run(c);
+  LoadedModel l = load_model(o.out_dir + "/soft/checkpoint.safetensors");
+  const Metrics one = parts.task->evaluate(*l.model, "test", 1);
+  const Metrics all = parts.task->evaluate(*l.model, "test", 0);
+  ASSERT_NE(rows[0].test.find("tokens"), nullptr);
+  EXPECT_EQ(*rows[0].test.find("tokens"), *one.find("tokens"));
+  EXPECT_EQ(*rows[0].test.find("bits/byte"), *one.find("bits/byte"));
+  EXPECT_LT(*one.find("tokens"), *all.find("tokens"));
+}
+
+// The documented comparisons' configs are valid, and each CRT choice differs from the default
+// CRT config (configs/crt/crt_l35.json) in its model's one switch alone.
+TEST(Compare, ComparisonConfigsAreValidAndDifferInOneSwitch) {
+  const std::string root = std::string(RILL_SOURCE_DIR) + "/configs/";
+  for (const auto& entry : std::filesystem::directory_iterator(root + "crt"))
+    TrainConfig::from_json(json::parse(read_all(entry.path().string()))).validate();
+  for (const auto& entry : std::filesystem::directory_iterator(root + "block_recurrent"))
+    TrainConfig::from_json(json::parse(read_all(entry.path().string()))).validate();
+  const json base = json::parse(read_all(root + "crt/crt_l35.json"));
+  const std::pair<const char*, json> choices[] = {
+      {"crt_l35_write", {{"summary", "write"}}}, {"crt_l35_rnn", {{"summary", "rnn"}}},
+      {"crt_l35_bptt1", {{"bptt_segments", 1}}}, {"crt_l35_learned", {{"positions", "learned"}}},
+      {"crt_nc_l35", {{"memory", "nc_gru"}}},    {"crt_l35_cleared", {{"clear_memory", true}}}};
+  for (const auto& [name, change] : choices) {
+    SCOPED_TRACE(name);
+    json variant = json::parse(read_all(root + "crt/" + name + ".json"));
+    json expected = base;
+    expected["model"].update(change);
+    expected["out_dir"] = variant["out_dir"];
+    EXPECT_EQ(variant, expected);
+  }
+}
