@@ -272,7 +272,9 @@ TEST(Crt, StateIsConstantInSizeAndTheMemoryBounded) {
       largest = std::max(largest, max(abs(s.get("memory"))).item<double>());
     }
     EXPECT_TRUE(std::isfinite(largest)) << memory;
-    if (std::string(memory) == "gru") EXPECT_LT(largest, 1.0);
+    if (std::string(memory) == "gru") {
+      EXPECT_LT(largest, 1.0);
+    }
   }
 }
 

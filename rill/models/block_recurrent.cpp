@@ -121,7 +121,8 @@ BlockRecurrentLayerConfig BlockRecurrentConfig::layer(int64_t i) const {
   return l;
 }
 
-BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t seed) : config(c) {
+BlockRecurrentModel::BlockRecurrentModel(const BlockRecurrentConfig& c, uint64_t seed)
+    : TokenStepModel("block_recurrent"), config(c) {
   embed =
       register_module("embed", std::make_shared<nn::Embedding>(
                                    c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02, c.dtype));
@@ -157,15 +158,6 @@ State BlockRecurrentModel::init_state(int64_t batch) const {
     if (layers[i]->config.recurrent) s.set(p + ".cell", layers[i]->initial_cell(batch));
   }
   return s;
-}
-
-void BlockRecurrentModel::check_ids(const Tensor& ids, int64_t dims, const char* what) const {
-  RILL_CHECK(ids.defined() && ids.dim() == dims &&
-                 (ids.dtype() == DType::i64 || ids.dtype() == DType::i32),
-             "[block_recurrent] {} expects token ids {} (i64), got {}", what,
-             dims == 2 ? "[B, T]" : "[B]",
-             ids.defined() ? fmt::format("{} {}", dtype_name(ids.dtype()), shape_str(ids.shape()))
-                           : "undefined");
 }
 
 void BlockRecurrentModel::check_state(const State& s, int64_t batch) const {
@@ -266,23 +258,6 @@ Tensor BlockRecurrentModel::forward_with_resets(const Tensor& ids, State* state,
     t0 = t1;
   }
   return head(out.size() == 1 ? out[0] : concat(out, 1));
-}
-
-Tensor BlockRecurrentModel::step_impl(const Tensor& ids, State& state) {
-  check_ids(ids, 1, "step");
-  return forward(ids.reshape({ids.size(0), 1}), &state).view({ids.size(0), config.io.out_dim});
-}
-
-Tensor BlockRecurrentModel::step_with_resets(const Tensor& ids, State& state,
-                                             const Tensor& resets) {
-  check_ids(ids, 1, "step");
-  const int64_t batch = ids.size(0);
-  RILL_CHECK(!resets.defined() || (resets.dim() == 1 && resets.size(0) == batch),
-             "[block_recurrent] step resets must be [B] = [{}], got {}", batch,
-             shape_str(resets.shape()));
-  NoGradGuard no_grad;
-  const Tensor r = resets.defined() ? resets.reshape({batch, 1}) : Tensor();
-  return forward_with_resets(ids.reshape({batch, 1}), &state, r).view({batch, config.io.out_dim});
 }
 
 ModelInfo BlockRecurrentModel::info(int64_t context) const {

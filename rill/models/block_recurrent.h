@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "rill/models/block_recurrent_layer.h"
-#include "rill/models/sequence_model.h"
+#include "rill/models/token_step_model.h"
 #include "rill/nn/embedding.h"
 
 namespace rill {
@@ -59,14 +59,13 @@ struct BlockRecurrentConfig {
   BlockRecurrentLayerConfig layer(int64_t i) const;
 };
 
-class BlockRecurrentModel : public SequenceModel {
+class BlockRecurrentModel : public TokenStepModel {
  public:
   BlockRecurrentModel(const BlockRecurrentConfig& config, uint64_t seed);
 
   State init_state(int64_t batch) const override;
   Tensor forward(const Tensor& ids, State* state) override;  // [B, T] -> [B, T, V]
   Tensor forward_with_resets(const Tensor& ids, State* state, const Tensor& resets) override;
-  Tensor step_with_resets(const Tensor& ids, State& state, const Tensor& resets) override;
   ModelInfo info(int64_t context) const override;
   const ModelIO& io() const override { return config.io; }
   nlohmann::json config_json() const override { return config.to_json(); }
@@ -77,14 +76,10 @@ class BlockRecurrentModel : public SequenceModel {
   std::shared_ptr<nn::RMSNorm> final_norm;
   std::shared_ptr<nn::Linear> out_proj;  // null when tied to the embedding
 
- protected:
-  Tensor step_impl(const Tensor& ids, State& state) override;
-
  private:
   // The layers over h [B, T, D] from the state's clock; advances the state.
   Tensor run(const Tensor& h, State& state) const;
   Tensor head(const Tensor& h) const;  // [B, T, D] -> [B, T, V]
-  void check_ids(const Tensor& ids, int64_t dims, const char* what) const;
   void check_state(const State& state, int64_t batch) const;
   Shape cache_shape(int64_t batch) const;  // a layer's keys or values: [B, H, 2W, Dh]
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "rill/core/error.h"
+#include "rill/models/token_step_model.h"
 #include "rill/nn/init.h"
 #include "rill/ops/attention.h"
 #include "rill/ops/elementwise.h"
@@ -36,14 +37,6 @@ Tensor attend_from(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                             v.narrow(0, b, 1).narrow(2, skip, tk - skip), o, bias));
   }
   return concat(out, 0);
-}
-
-// t [B, H, n, Dh] followed by zero rows up to `rows`: the cache keeps one shape, so a stream's
-// state bytes stay constant.
-Tensor padded(const Tensor& t, int64_t rows) {
-  if (t.size(2) == rows) return t;
-  return concat({t, Tensor::zeros({t.size(0), t.size(1), rows - t.size(2), t.size(3)}, t.dtype())},
-                2);
 }
 
 std::shared_ptr<nn::Linear> linear(int64_t in, int64_t out, uint64_t seed, DType dtype) {
@@ -176,8 +169,8 @@ Tensor BlockRecurrentLayer::forward(const Tensor& x, const WindowClock& clock, T
   Tensor y = x + wo->forward(mixed);
   y = y + ffn2->forward(relu(ffn1->forward(norm3->forward(y))));
   const int64_t kept = WindowClock::cached_after(clock.pos + T, W);
-  keys = padded(K.narrow(2, C + T - kept, kept), 2 * W);
-  values = padded(V.narrow(2, C + T - kept, kept), 2 * W);
+  keys = pad_rows(K.narrow(2, C + T - kept, kept), 2 * W);
+  values = pad_rows(V.narrow(2, C + T - kept, kept), 2 * W);
   return y;
 }
 

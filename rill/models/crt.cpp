@@ -46,14 +46,6 @@ const char* positions_name(CrtPositions p) {
   return p == CrtPositions::rotary ? "rotary" : p == CrtPositions::learned ? "learned" : "none";
 }
 
-// t [B, H, n, Dh] followed by zero rows up to `rows`: the cache keeps one shape, so a stream's
-// state bytes stay constant.
-Tensor padded(const Tensor& t, int64_t rows) {
-  if (t.size(2) == rows) return t;
-  return concat({t, Tensor::zeros({t.size(0), t.size(1), rows - t.size(2), t.size(3)}, t.dtype())},
-                2);
-}
-
 }  // namespace
 
 CrtConfig CrtConfig::from_json(const json& j, const ModelIO& io_override) {
@@ -147,7 +139,7 @@ json CrtConfig::to_json() const {
           {"dtype", dtype_name(dtype)}};
 }
 
-CrtModel::CrtModel(const CrtConfig& c, uint64_t seed) : config(c) {
+CrtModel::CrtModel(const CrtConfig& c, uint64_t seed) : TokenStepModel("crt"), config(c) {
   embed =
       register_module("embed", std::make_shared<nn::Embedding>(
                                    c.io.vocab, c.d_model, nn::derive_seed(seed, 0), 0.02, c.dtype));
@@ -222,14 +214,6 @@ State CrtModel::init_state(int64_t batch) const {
     s.set(p + ".values", Tensor::zeros(cache_shape(batch), config.dtype));
   }
   return s;
-}
-
-void CrtModel::check_ids(const Tensor& ids, int64_t dims, const char* what) const {
-  RILL_CHECK(ids.defined() && ids.dim() == dims &&
-                 (ids.dtype() == DType::i64 || ids.dtype() == DType::i32),
-             "[crt] {} expects token ids {} (i64), got {}", what, dims == 2 ? "[B, T]" : "[B]",
-             ids.defined() ? fmt::format("{} {}", dtype_name(ids.dtype()), shape_str(ids.shape()))
-                           : "undefined");
 }
 
 void CrtModel::check_state(const State& s, int64_t batch) const {
@@ -398,9 +382,9 @@ void CrtModel::save(const Run& r, State& s) const {
     // A complete segment leaves nothing: the next one starts from its memory slot.
     const bool open = r.pos % config.segment != 0 && r.keys[i].defined();
     s.set(l + ".keys",
-          open ? padded(r.keys[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
+          open ? pad_rows(r.keys[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
     s.set(l + ".values",
-          open ? padded(r.values[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
+          open ? pad_rows(r.values[i], rows) : Tensor::zeros(cache_shape(r.batch), config.dtype));
   }
 }
 
@@ -465,21 +449,6 @@ Tensor CrtModel::forward_with_resets(const Tensor& ids, State* state, const Tens
   }
   save(r, s);
   return head(out.size() == 1 ? out[0] : concat(out, 1));
-}
-
-Tensor CrtModel::step_impl(const Tensor& ids, State& state) {
-  check_ids(ids, 1, "step");
-  return forward(ids.reshape({ids.size(0), 1}), &state).view({ids.size(0), config.io.out_dim});
-}
-
-Tensor CrtModel::step_with_resets(const Tensor& ids, State& state, const Tensor& resets) {
-  check_ids(ids, 1, "step");
-  const int64_t batch = ids.size(0);
-  RILL_CHECK(!resets.defined() || (resets.dim() == 1 && resets.size(0) == batch),
-             "[crt] step resets must be [B] = [{}], got {}", batch, shape_str(resets.shape()));
-  NoGradGuard no_grad;
-  const Tensor r = resets.defined() ? resets.reshape({batch, 1}) : Tensor();
-  return forward_with_resets(ids.reshape({batch, 1}), &state, r).view({batch, config.io.out_dim});
 }
 
 double CrtModel::cell_flops() const {

@@ -53,7 +53,7 @@
 #include <vector>
 
 #include "rill/models/crt_layer.h"
-#include "rill/models/sequence_model.h"
+#include "rill/models/token_step_model.h"
 #include "rill/nn/embedding.h"
 #include "rill/nn/nc_gru_cell.h"
 #include "rill/nn/rnn_cells.h"
@@ -84,14 +84,13 @@ struct CrtConfig {
   int64_t pinned() const { return memory == CrtMemory::none ? 0 : 1; }  // memory slot rows
 };
 
-class CrtModel : public SequenceModel {
+class CrtModel : public TokenStepModel {
  public:
   CrtModel(const CrtConfig& config, uint64_t seed);
 
   State init_state(int64_t batch) const override;
   Tensor forward(const Tensor& ids, State* state) override;  // [B, T] -> [B, T, V]
   Tensor forward_with_resets(const Tensor& ids, State* state, const Tensor& resets) override;
-  Tensor step_with_resets(const Tensor& ids, State& state, const Tensor& resets) override;
   ModelInfo info(int64_t context) const override;
   const ModelIO& io() const override { return config.io; }
   nlohmann::json config_json() const override { return config.to_json(); }
@@ -112,9 +111,6 @@ class CrtModel : public SequenceModel {
   Tensor initial_memory;                  // [D] m_0
   Tensor write_embedding;                 // [D] summary "write": added to m_{n-1}
 
- protected:
-  Tensor step_impl(const Tensor& ids, State& state) override;
-
  private:
   struct Run;  // the state unpacked for one call (crt.cpp)
   Run load(const State& state, int64_t batch) const;
@@ -134,7 +130,6 @@ class CrtModel : public SequenceModel {
   Tensor cell(const Tensor& input, const Tensor& memory, Run& r) const;
   Tensor with_positions(const Tensor& x, int64_t first) const;  // "learned" adds the table
   Tensor head(const Tensor& h) const;                           // [B, T, D] -> [B, T, V]
-  void check_ids(const Tensor& ids, int64_t dims, const char* what) const;
   void check_state(const State& state, int64_t batch) const;
   Shape cache_shape(int64_t batch) const;  // [B, H, pinned + L, Dh]
 };
