@@ -13,6 +13,7 @@
 #include "rill/ops/elementwise.h"
 #include "rill/ops/index.h"
 #include "rill/ops/reduce.h"
+#include "tests/support/states.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -55,17 +56,6 @@ std::vector<std::pair<std::string, std::string>> all_cells() {
   for (const char* g : {"fixed", "lstm"})
     for (const char* c : {"skip", "single", "dual"}) out.emplace_back(g, c);
   return out;
-}
-
-void expect_states_close(const State& a, const State& b, const std::string& what) {
-  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << what;
-  for (const auto& [name, t] : a.tensors()) {
-    const Tensor u = b.get(name);
-    if (is_floating(t.dtype()))
-      EXPECT_TRUE(all_close(t, u)) << what << " state " << name;
-    else
-      EXPECT_EQ(t.to_vector<int64_t>(), u.to_vector<int64_t>()) << what << " state " << name;
-  }
 }
 
 }  // namespace

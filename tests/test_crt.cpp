@@ -17,6 +17,7 @@
 #include "rill/ops/reduce.h"
 #include "rill/ops/softmax.h"
 #include "rill/optim/adamw.h"
+#include "tests/support/states.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -58,17 +59,6 @@ std::vector<json> all_configs() {
   cleared["clear_memory"] = true;
   out.push_back(cleared);
   return out;
-}
-
-void expect_states_close(const State& a, const State& b, const std::string& what) {
-  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << what;
-  for (const auto& [name, t] : a.tensors()) {
-    const Tensor u = b.get(name);
-    if (is_floating(t.dtype()))
-      EXPECT_TRUE(all_close(t, u)) << what << " state " << name;
-    else
-      EXPECT_EQ(t.to_vector<int64_t>(), u.to_vector<int64_t>()) << what << " state " << name;
-  }
 }
 
 double max_abs_diff(const Tensor& a, const Tensor& b) { return max(abs(a - b)).item<double>(); }

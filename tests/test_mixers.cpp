@@ -17,6 +17,7 @@
 #include "rill/ops/index.h"
 #include "rill/ops/matmul.h"
 #include "rill/ops/reduce.h"
+#include "tests/support/states.h"
 #include "tests/support/testing.h"
 
 using namespace rill;
@@ -61,18 +62,6 @@ Tensor forward_by_steps(Mixer& m, const Tensor& x, State& s) {
   std::vector<Tensor> outs;
   for (int64_t t = 0; t < x.size(1); ++t) outs.push_back(m.step(x.select(1, t), s).unsqueeze(1));
   return concat(outs, 1);
-}
-
-void expect_states_close(const State& a, const State& b, const std::string& what) {
-  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << what;
-  for (const auto& [name, t] : a.tensors()) {
-    Tensor u = b.get(name);
-    if (!is_floating(t.dtype())) {
-      EXPECT_TRUE(bitwise_equal(t, u)) << what << ": state " << name;
-    } else {
-      EXPECT_TRUE(all_close(u, t)) << what << ": state " << name;
-    }
-  }
 }
 
 }  // namespace
