@@ -24,10 +24,10 @@
 namespace rill::rl {
 
 struct EnvSpec {
-  std::string name;        // the registered type plus its settings, e.g. "tmazev2 corridor 50"
-  int64_t obs_dim = 0;     // an observation is obs_dim floats
-  int64_t actions = 0;     // discrete actions 0 .. actions-1
-  int64_t max_steps = 0;   // an episode is truncated after this many steps
+  std::string name;       // the registered type plus its settings, e.g. "tmazev2 corridor 50"
+  int64_t obs_dim = 0;    // an observation is obs_dim floats
+  int64_t actions = 0;    // discrete actions 0 .. actions-1
+  int64_t max_steps = 0;  // an episode is truncated after this many steps
   // Expected episodic return of an optimal policy (the oracle's), and of the best policy that
   // sees only the current observation; NaN where not known in closed form.
   double optimal_return = std::numeric_limits<double>::quiet_NaN();
@@ -67,8 +67,8 @@ uint64_t episode_key(uint64_t seed, uint64_t episode);
 // A counter-based draw source for one episode: the key and how many blocks were used.
 struct EpisodeRng {
   uint64_t key = 0, counter = 0;
-  uint32_t next();                  // 32 random bits
-  int64_t below(int64_t n);         // uniform in [0, n), n > 0
+  uint32_t next();           // 32 random bits
+  int64_t below(int64_t n);  // uniform in [0, n), n > 0
   nlohmann::json save() const;
   void load(const nlohmann::json& j);
 };
