@@ -1,6 +1,7 @@
-// Progress bar and log lines for `rill train`.
+// Progress bar and log lines for `rill train` and `rill rl`.
 #include "tools/progress.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,31 +13,47 @@ Progress::Progress()
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 
-void Progress::update(const StepEvent& e) {
+void Progress::draw(int64_t done, int64_t total, const std::string& fields, double elapsed) {
   const auto now = std::chrono::steady_clock::now();
-  if (first_step_ < 0) first_step_ = e.step - 1, start_ = now;
+  if (!started_) started_ = true, start_ = now, first_ = first_ < 0 ? done : first_;
   const double here = std::chrono::duration<double>(now - start_).count();
-  const double done = double(e.step - first_step_), left = double(e.horizon - e.step);
-  const double eta = done > 0 ? here / done * left : 0;
+  const double progressed = double(done - first_), left = double(total - done);
+  const double eta = progressed > 0 ? here / progressed * left : 0;
   const double since = std::chrono::duration<double>(now - last_print_).count();
-  const char* unit = e.unit == "tokens" ? "tok" : "seq";
+  const bool last = done >= total;
   if (tty_) {
-    if (since < 0.2 && e.step != e.horizon) return;
+    if (since < 0.2 && !last) return;
     const int width = 30;
-    const int filled = e.horizon > 0 ? int(width * double(e.step) / double(e.horizon)) : 0;
+    const int filled = total > 0 ? int(width * double(done) / double(total)) : 0;
     std::string bar(std::min(filled, width), '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f lr %.2e %.0f %s/s ETA %.0fs   ", bar.c_str(),
-                 (long long)e.step, (long long)e.horizon, e.loss, e.lr, e.items_per_s, unit, eta);
+    std::fprintf(stderr, "\r[%s] %lld/%lld %s ETA %.0fs   ", bar.c_str(), (long long)done,
+                 (long long)total, fields.c_str(), eta);
     bar_shown_ = true;
   } else {
-    if (since < 10 && e.step != e.horizon && e.step != first_step_ + 1) return;
-    std::fprintf(stderr, "step %lld/%lld loss %.4f lr %.2e %.0f %s/s elapsed %.0fs ETA %.0fs\n",
-                 (long long)e.step, (long long)e.horizon, e.loss, e.lr, e.items_per_s, unit,
-                 e.elapsed_s, eta);
+    if (since < 10 && !last && done != first_) return;
+    std::fprintf(stderr, "%lld/%lld %s elapsed %.0fs ETA %.0fs\n", (long long)done,
+                 (long long)total, fields.c_str(), elapsed, eta);
   }
   std::fflush(stderr);
   last_print_ = now;
+}
+
+void Progress::update(const StepEvent& e) {
+  const char* unit = e.unit == "tokens" ? "tok" : "seq";
+  // The first step counts from the one before it, so the ETA has a rate at once.
+  if (!started_) first_ = e.step - 1;
+  draw(e.step, e.horizon,
+       fmt::format("steps loss {:.4f} lr {:.2e} {:.0f} {}/s", e.loss, e.lr, e.items_per_s, unit),
+       e.elapsed_s);
+}
+
+void Progress::update(const rl::RlUpdateEvent& e) {
+  std::string fields = fmt::format("env steps, return {:.3f}", e.mean_return);
+  if (e.has_success) fields += fmt::format(" success {:.2f}", e.success);
+  fields += fmt::format(" ({} episodes) {:.1f} episodes/s {:.0f} steps/s", e.episodes,
+                        e.episodes_per_s, e.env_steps_per_s);
+  draw(e.env_steps, e.env_steps_target, fields, e.elapsed_s);
 }
 
 void Progress::message(const std::string& line) {

@@ -13,6 +13,9 @@
 //                                          metrics (mean ± sd over seeds; and the naive
 //                                          forecasts of a series)
 //   rill tmaze A.json B.json ... [--corridors 10,30,100,300,1000] [--seconds S] [--steps N]
+//   rill rl --config FILE [--resume]      train an agent with memory (A2C or PPO) on an
+//                                          environment; --list-envs names the environments
+//   rill rl-sweep SWEEP.json               every model x environment x seed: one table, one plot
 // The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
 #include <omp.h>
 
@@ -23,11 +26,15 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "rill/backend/cpu/denormals.h"
 #include "rill/core/profiler.h"
 #include "rill/data/corpus.h"
 #include "rill/data/registry.h"
+#include "rill/io/atomic_file.h"
+#include "rill/rl/env.h"
+#include "rill/rl/rl_sweep.h"
 #include "rill/tasks/language_modeling.h"
 #include "rill/train/checkpoint.h"
 #include "rill/train/compare.h"
@@ -108,6 +115,17 @@ std::string metric_values_text(const Metrics& m) {
       s += fmt::format(", {} {:.4f}", name, v);
   }
   return s;
+}
+
+rl::RlEvents rl_events(Progress& bar) {
+  rl::RlEvents ev;
+  ev.on_update = [&bar](const rl::RlUpdateEvent& e) { bar.update(e); };
+  ev.on_message = [&bar](const std::string& line) {
+    bar.finish();
+    bar.message(line);
+  };
+  ev.should_stop = [] { return g_interrupted.load(); };
+  return ev;
 }
 
 int run(int argc, char** argv) {
@@ -251,6 +269,33 @@ int run(int argc, char** argv) {
   tmaze_cmd->add_option("--valid-episodes", tmaze.valid_episodes,
                         "validation episodes per cell (default: the config's, 256)");
   tmaze_cmd->add_option("--out", tmaze.compare.out_dir, "where the runs go")->capture_default_str();
+
+  // rill rl
+  auto* rl_cmd = app.add_subcommand(
+      "rl", "train an agent with memory (A2C or PPO) on an environment (Ctrl-C saves and stops)");
+  std::string rl_config;
+  bool rl_list = false;
+  int64_t rl_env_steps = 0;
+  uint64_t rl_seed = 0;
+  rl_cmd->add_option("--config", rl_config, "rl config (JSON), e.g. configs/rl/tmaze_arelit.json");
+  rl_cmd->add_flag("--resume", resume, "continue from out_dir/checkpoint.safetensors");
+  rl_cmd->add_option("--out", out_dir, "override the output directory");
+  rl_cmd->add_option("--env-steps", rl_env_steps, "override the budget in environment steps");
+  rl_cmd->add_option("--time-limit", time_limit, "stop after this many seconds of training");
+  rl_cmd->add_option("--seed", rl_seed, "override the seed");
+  rl_cmd->add_flag("--list-envs", rl_list, "list the environments");
+
+  // rill rl-sweep
+  auto* sweep_cmd = app.add_subcommand(
+      "rl-sweep", "train every model of a sweep on every environment with every seed; a table");
+  std::string sweep_path;
+  std::string sweep_seeds;
+  sweep_cmd->add_option("sweep", sweep_path, "sweep (JSON), e.g. configs/rl/tmaze_sweep.json")
+      ->required();
+  sweep_cmd->add_option("--out", out_dir, "override the sweep's output directory");
+  sweep_cmd->add_option("--env-steps", rl_env_steps, "override every run's environment steps");
+  sweep_cmd->add_option("--time-limit", time_limit, "override every run's time limit (s)");
+  sweep_cmd->add_option("--seeds", sweep_seeds, "override the seeds, e.g. 1,2,3");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -403,6 +448,75 @@ int run(int argc, char** argv) {
     fmt::print("\n{}", tmaze_markdown(cells));
     fmt::print("Total {:.0f} s.\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return 0;
+  }
+  if (rl_cmd->parsed()) {
+    if (rl_list) {
+      for (const std::string& name : rl::registered_envs()) fmt::print("{}\n", name);
+      return 0;
+    }
+    RILL_CHECK(!rl_config.empty(), "[rl] give --config FILE (or --list-envs)");
+    rl::RlConfig cfg = rl::RlConfig::from_file(rl_config);
+    if (!out_dir.empty()) cfg.out_dir = out_dir;
+    if (rl_cmd->count("--env-steps")) cfg.env_steps = rl_env_steps;
+    if (rl_cmd->count("--time-limit")) cfg.time_limit_s = time_limit;
+    if (rl_cmd->count("--seed")) cfg.seed = rl_seed;
+    cfg.validate();
+    Progress bar;
+    SigintScope sigint;
+    const rl::RlResult r = rl::train_rl(cfg, resume, rl_events(bar));
+    bar.finish();
+    fmt::print(
+        "trained {} updates, {} environment steps, {} episodes in {:.0f} s ({:.0f} steps/s)\n",
+        r.updates, r.env_steps, r.episodes, r.seconds, r.env_steps_per_s);
+    fmt::print("last {} episodes: mean return {:.3f}, success {:.3f}; solved at {}\n", cfg.window,
+               r.final_return, r.final_success,
+               r.steps_to_solve >= 0 ? fmt::format("{} steps", r.steps_to_solve) : "never");
+    if (r.eval.episodes > 0)
+      fmt::print("{} on {} new episodes: mean return {:.3f}, success {:.3f}, length {:.1f}\n",
+                 cfg.eval_greedy ? "greedy" : "sampling", r.eval.episodes, r.eval.mean_return,
+                 r.eval.success, r.eval.mean_length);
+    fmt::print("agent: {} parameters, state {} per lane, {:.0f} µs per step at batch 1\n",
+               r.parameters, human_bytes(double(r.state_bytes)), r.step_us);
+    fmt::print(
+        "checkpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot {0}/curves.svg\n",
+        cfg.out_dir);
+    return r.interrupted ? 130 : 0;
+  }
+  if (sweep_cmd->parsed()) {
+    json j;
+    {
+      std::ifstream in(sweep_path);
+      RILL_CHECK(in.good(), "[rl-sweep] cannot open {}", sweep_path);
+      try {
+        in >> j;
+      } catch (const json::exception& e) {
+        fail("[rl-sweep] {} is not valid JSON: {}", sweep_path, e.what());
+      }
+    }
+    if (!out_dir.empty()) j["out_dir"] = out_dir;
+    if (sweep_cmd->count("--env-steps")) j["base"]["env_steps"] = rl_env_steps;
+    if (sweep_cmd->count("--time-limit")) j["base"]["time_limit_s"] = time_limit;
+    if (sweep_cmd->count("--seeds")) j["seeds"] = parse_seeds(sweep_seeds);
+    rl::RlSweep sweep;
+    try {
+      sweep = rl::RlSweep::from_json(j);
+    } catch (const Error& e) {
+      fail("{} (in {})", e.what(), sweep_path);
+    }
+    Progress bar;
+    SigintScope sigint;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto rows = rl::run_rl_sweep(sweep, rl_events(bar));
+    bar.finish();
+    const std::string table = rl::rl_sweep_markdown(rows);
+    write_file_atomically(sweep.out_dir + "/table.md", [&](int fd) {
+      write_all(fd, table.data(), table.size(), sweep.out_dir);
+    });
+    rl::write_rl_sweep_plot(sweep.out_dir + "/curves.svg", rows);
+    fmt::print("\n{}\nTotal {:.0f} s. Table {}/table.md, plot {}/curves.svg\n", table,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+               sweep.out_dir, sweep.out_dir);
     return 0;
   }
   return 0;
