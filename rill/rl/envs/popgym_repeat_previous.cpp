@@ -1,0 +1,114 @@
+// POPGym's RepeatPrevious (Morad et al. 2023, proroklab/popgym
+// popgym/envs/repeat_previous.py), type "popgym_repeat_previous", config "difficulty": easy,
+// medium, hard = (1 deck, k 4), (2 decks, k 32), (3 decks, k 64) (relit.md section 4).
+//
+// The cards of a shuffled deck of n = 52 * decks cards are dealt one a step; the first is dealt
+// at reset. At step j = 1 .. n-1 (when j cards have been dealt, the last one on show) the agent
+// must name the suit of card j - k + 1 (the card shown k - 1 steps ago, POPGym's hand[-k]) once
+// j >= k: +1/(n-k) when right, -1/(n-k) otherwise; steps before carry no reward. The episode
+// lasts exactly n - 1 steps (return in [-1, 1]).
+//   observation (4 floats): the one-hot suit of the card just dealt (POPGym's Discrete(4)).
+//   actions: a suit, 0 .. 3.
+// Optimal return 1. The best memoryless policy names a suit other than the one it sees (the
+// card asked about is another card of the deck): right with probability (n/4)/(n-1), so
+// -(n-2)/(2(n-1)).
+#include <algorithm>
+
+#include "rill/core/error.h"
+#include "rill/io/json_fields.h"
+#include "rill/rl/env.h"
+#include "rill/rl/envs/cards.h"
+#include "rill/rl/envs/popgym.h"
+#include "rill/rl/envs/saved_state.h"
+
+namespace rill::rl {
+namespace {
+
+class RepeatPrevious : public Env {
+ public:
+  RepeatPrevious(int64_t level, int64_t decks, int64_t k)
+      : decks_(decks), k_(k), n_(cards::kDeckSize * decks), dealt_(n_) {
+    spec_.name = fmt::format("popgym_repeat_previous {} decks {} k {}",
+                             popgym_difficulty_name(level), decks, k);
+    spec_.obs_dim = cards::kSuits;
+    spec_.actions = cards::kSuits;
+    spec_.max_steps = n_ - 1;
+    spec_.optimal_return = 1.0;
+    spec_.memoryless_return = -double(n_ - 2) / (2.0 * double(n_ - 1));
+  }
+
+  const EnvSpec& spec() const override { return spec_; }
+
+  void reset(uint64_t seed, uint64_t episode, float* obs) override {
+    rng_ = {episode_key(seed, episode), 0};
+    order_ = cards::shuffled(decks_, rng_);
+    dealt_ = 1;
+    observe(obs);
+  }
+
+  StepResult step(int64_t action, float* obs) override {
+    RILL_CHECK(dealt_ < n_,
+               "[env] popgym_repeat_previous: step after the episode ended (reset first)");
+    RILL_CHECK(action >= 0 && action < cards::kSuits,
+               "[env] popgym_repeat_previous: action {} is not in 0 .. 3", action);
+    StepResult r;
+    if (dealt_ >= k_) {
+      const double scale = 1.0 / double(n_ - k_);
+      r.reward = action == cards::suit(order_[size_t(dealt_ - k_)]) ? scale : -scale;
+    }
+    r.terminated = n_ - dealt_ == 1;
+    ++dealt_;
+    observe(obs);
+    return r;
+  }
+
+  int64_t oracle_action() const override {
+    return dealt_ >= k_ && !order_.empty() ? cards::suit(order_[size_t(dealt_ - k_)]) : 0;
+  }
+
+  nlohmann::json save() const override {
+    return {{"rng", rng_.save()}, {"order", order_}, {"dealt", dealt_}};
+  }
+
+  void load(const nlohmann::json& j) override {
+    const std::string what = "a saved popgym_repeat_previous state";
+    require_keys(j, {"rng", "order", "dealt"}, what);
+    JsonFields f(j, what);
+    nlohmann::json rng;
+    int64_t dealt = 0;
+    f.get("rng", rng);
+    f.ignore("order");
+    std::vector<int64_t> order = read_permutation(j, "order", n_, what);
+    f.get("dealt", dealt);
+    f.check("dealt", dealt, dealt >= 1 && dealt <= n_, "a number of cards dealt, 1 .. n");
+    f.finish();
+    EpisodeRng r;
+    r.load(rng);
+    rng_ = r, order_ = std::move(order), dealt_ = dealt;
+  }
+
+ private:
+  void observe(float* obs) const {
+    std::fill(obs, obs + cards::kSuits, 0.f);
+    obs[cards::suit(order_[size_t(dealt_ - 1)])] = 1.f;
+  }
+
+  int64_t decks_, k_, n_;
+  EnvSpec spec_;
+  EpisodeRng rng_;
+  std::vector<int64_t> order_;
+  int64_t dealt_;  // cards dealt so far, the first at reset; n_ when over (and before reset)
+};
+
+const EnvRegistration kRegistered("popgym_repeat_previous", [](const nlohmann::json& config) {
+  JsonFields f(config, "the popgym_repeat_previous environment");
+  std::string type;
+  f.get("type", type);
+  const int64_t level = read_popgym_difficulty(f);
+  f.finish();
+  static constexpr int64_t kDecks[3] = {1, 2, 3}, kK[3] = {4, 32, 64};
+  return std::make_unique<RepeatPrevious>(level, kDecks[level], kK[level]);
+});
+
+}  // namespace
+}  // namespace rill::rl
