@@ -33,6 +33,7 @@
 #include "rill/data/corpus.h"
 #include "rill/data/registry.h"
 #include "rill/io/atomic_file.h"
+#include "rill/io/json_file.h"
 #include "rill/rl/env.h"
 #include "rill/rl/rl_sweep.h"
 #include "rill/tasks/language_modeling.h"
@@ -484,16 +485,7 @@ int run(int argc, char** argv) {
     return r.interrupted ? 130 : 0;
   }
   if (sweep_cmd->parsed()) {
-    json j;
-    {
-      std::ifstream in(sweep_path);
-      RILL_CHECK(in.good(), "[rl-sweep] cannot open {}", sweep_path);
-      try {
-        in >> j;
-      } catch (const json::exception& e) {
-        fail("[rl-sweep] {} is not valid JSON: {}", sweep_path, e.what());
-      }
-    }
+    json j = read_json_file(sweep_path, "the rl sweep");
     if (!out_dir.empty()) j["out_dir"] = out_dir;
     if (sweep_cmd->count("--env-steps")) j["base"]["env_steps"] = rl_env_steps;
     if (sweep_cmd->count("--time-limit")) j["base"]["time_limit_s"] = time_limit;

@@ -1,10 +1,9 @@
 // Strict reading of an actor-critic run's config (see rl_config.h).
 #include "rill/rl/rl_config.h"
 
-#include <fstream>
-
 #include "rill/core/error.h"
 #include "rill/io/json_fields.h"
+#include "rill/io/json_file.h"
 
 namespace rill::rl {
 
@@ -52,14 +51,7 @@ RlConfig RlConfig::from_json(const json& j) {
 }
 
 RlConfig RlConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  RILL_CHECK(in.good(), "[config] cannot open the rl config {}", path);
-  json j;
-  try {
-    in >> j;
-  } catch (const json::exception& e) {
-    fail("[config] {} is not valid JSON: {}", path, e.what());
-  }
+  const json j = read_json_file(path, "the rl config");
   try {
     return from_json(j);
   } catch (const Error& e) {

@@ -9,6 +9,7 @@
 
 #include "rill/core/error.h"
 #include "rill/io/json_fields.h"
+#include "rill/io/json_file.h"
 #include "rill/rl/env.h"
 #include "rill/train/metrics.h"
 
@@ -18,18 +19,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-json read_json_file(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  RILL_CHECK(in.good(), "[config] cannot open {} {}", what, path);
-  try {
-    json j;
-    in >> j;
-    return j;
-  } catch (const json::exception& e) {
-    fail("[config] {} {} is not valid JSON: {}", what, path, e.what());
-  }
-}
 
 std::string mean_sd(const std::vector<double>& v, const char* f) {
   double m = 0, s = 0;
@@ -119,11 +108,18 @@ RlConfig RlSweep::run_config(size_t env, size_t model, uint64_t seed) const {
 std::vector<RlSweepRow> run_rl_sweep(const RlSweep& sweep, const RlEvents& events) {
   std::vector<RlSweepRow> rows;
   for (size_t e = 0; e < sweep.envs.size(); ++e) {
-    const std::string env_name = make_env(sweep.envs[e])->spec().name;
+    const EnvSpec spec = make_env(sweep.envs[e])->spec();
+    const std::string& env_name = spec.name;
     for (size_t m = 0; m < sweep.models.size(); ++m)
       for (uint64_t seed : sweep.seeds) {
         const RlConfig cfg = sweep.run_config(e, m, seed);
-        RlSweepRow row{env_name, sweep.models[m].first, seed, {}, cfg.out_dir};
+        RlSweepRow row{env_name,
+                       sweep.models[m].first,
+                       spec.optimal_return,
+                       spec.memoryless_return,
+                       seed,
+                       {},
+                       cfg.out_dir};
         const std::string done = cfg.out_dir + "/result.json", used = cfg.out_dir + "/config.json";
         if (fs::exists(done) && fs::exists(used) &&
             read_json_file(used, "a run's config") == cfg.to_json()) {
@@ -194,7 +190,15 @@ std::string rl_sweep_markdown(const std::vector<RlSweepRow>& rows) {
         mean_sd(er, "{:.2f}"), mean_sd(es, "{:.2f}"), solve.size(), g.size(), median_solve,
         mean_sd(sps, "{:.0f}"));
   }
-  return out;
+  std::string refs;
+  for (const auto& key : order) {
+    const RlSweepRow& r = *groups[key][0];
+    if (key != order[0] && key.first == (&key)[-1].first) continue;
+    auto text = [](double v) { return std::isfinite(v) ? fmt::format("{:.3f}", v) : "unknown"; };
+    refs += fmt::format("- {}: optimal return {}, best memoryless return {}\n", r.env,
+                        text(r.optimal_return), text(r.memoryless_return));
+  }
+  return out + "\n" + refs;
 }
 
 void write_rl_sweep_plot(const std::string& path, const std::vector<RlSweepRow>& rows) {

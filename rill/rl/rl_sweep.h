@@ -35,6 +35,7 @@ struct RlSweep {
 
 struct RlSweepRow {
   std::string env, model;  // the environment's spec name, the model's sweep name
+  double optimal_return = 0, memoryless_return = 0;  // the environment's, NaN where unknown
   uint64_t seed = 0;
   RlResult result;
   std::string out_dir;
@@ -44,7 +45,8 @@ struct RlSweepRow {
 std::vector<RlSweepRow> run_rl_sweep(const RlSweep& sweep, const RlEvents& events = {});
 
 // One row per (environment, model): means over seeds (± the standard deviation where there are
-// several), how many seeds solved and the median steps to solve among them.
+// several), how many seeds solved and the median steps to solve among them; then each
+// environment's optimal and best memoryless returns, where known.
 std::string rl_sweep_markdown(const std::vector<RlSweepRow>& rows);
 
 // One panel per environment, the training return against environment steps, one curve per run.

@@ -12,7 +12,7 @@
 #include "rill/backend/cpu/denormals.h"
 #include "rill/core/error.h"
 #include "rill/core/rng.h"
-#include "rill/io/atomic_file.h"
+#include "rill/io/json_file.h"
 #include "rill/ops/index.h"
 #include "rill/optim/adamw.h"
 #include "rill/optim/clip.h"
@@ -286,6 +286,11 @@ RlResult train_rl(const RlConfig& cfg, bool resume, const RlEvents& ev) {
     auto it = progress.rngs.find("sampler");
     RILL_CHECK(it != progress.rngs.end(), "[rl] {} lacks the action sampler's state", ckpt);
     sampler = it->second;
+    for (auto& [name, g] : agent.trunk->generators()) {  // dropout, where the model has it
+      auto saved = progress.rngs.find("model." + name);
+      RILL_CHECK(saved != progress.rngs.end(), "[rl] {} lacks the RNG state of {}", ckpt, name);
+      *g = saved->second;
+    }
     RILL_CHECK(progress.data_position < uint64_t(cfg.env_steps),
                "[rl] --resume: the run in {} already took {} environment steps of {}; raise "
                "env_steps to train further",
@@ -293,15 +298,12 @@ RlResult train_rl(const RlConfig& cfg, bool resume, const RlEvents& ev) {
   } else {
     fs::remove(log_path);
   }
-  {
-    const std::string text = run_json.dump(2) + "\n";
-    write_file_atomically(cfg.out_dir + "/config.json",
-                          [&](int fd) { write_all(fd, text.data(), text.size(), cfg.out_dir); });
-  }
+  write_json_file(cfg.out_dir + "/config.json", run_json);
   MetricsLog log(log_path);
   auto save = [&](double elapsed) {
     progress.elapsed_s = elapsed;
     progress.rngs = {{"sampler", sampler}};
+    for (auto& [name, g] : agent.trunk->generators()) progress.rngs["model." + name] = *g;
     save_checkpoint(ckpt, {model_json, task_json(), run_json, &agent, &opt, &state, progress});
   };
   auto plot = [&]() {  // the return and, where episodes succeed, the success rate
@@ -511,9 +513,7 @@ RlResult train_rl(const RlConfig& cfg, bool resume, const RlEvents& ev) {
     result.eval = evaluate_policy(agent, cfg.env, cfg.eval_episodes, cfg.seed ^ kEvalSalt,
                                   cfg.eval_greedy, cfg.memoryless);
   result.step_us = step_microseconds(agent);
-  const std::string text = result.to_json().dump(2) + "\n";
-  write_file_atomically(cfg.out_dir + "/result.json",
-                        [&](int fd) { write_all(fd, text.data(), text.size(), cfg.out_dir); });
+  write_json_file(cfg.out_dir + "/result.json", result.to_json());
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "rill/io/json_fields.h"
+#include "rill/io/json_file.h"
 
 namespace rill {
 
@@ -63,14 +64,7 @@ void TrainConfig::validate() const {
 }
 
 TrainConfig TrainConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  RILL_CHECK(in.good(), "[config] cannot read {}", path);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail("[config] {} is not valid JSON: {}", path, e.what());
-  }
+  const json j = read_json_file(path, "the training config");
   try {
     return from_json(j);
   } catch (const Error& e) {

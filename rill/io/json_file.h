@@ -1,0 +1,17 @@
+// JSON files: a whole file read and parsed, with errors that name the file and what it was meant
+// to be, and an atomic write (a crash leaves the previous file).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace rill {
+
+// what names the file in errors, e.g. "the rl config":
+//   [config] cannot open the rl config runs/x.json
+//   [config] the rl config runs/x.json is not valid JSON: ...
+nlohmann::json read_json_file(const std::string& path, const std::string& what);
+
+// Writes j indented, with a final newline, atomically.
+void write_json_file(const std::string& path, const nlohmann::json& j);
+
+}  // namespace rill
