@@ -15,6 +15,8 @@ Progress::Progress()
 
 void Progress::draw(int64_t done, int64_t total, const std::string& fields, double elapsed) {
   const auto now = std::chrono::steady_clock::now();
+  if (done < last_done_) started_ = false, first_ = -1;  // a new run (a sweep's next cell)
+  last_done_ = done;
   if (!started_) started_ = true, start_ = now, first_ = first_ < 0 ? done : first_;
   const double here = std::chrono::duration<double>(now - start_).count();
   const double progressed = double(done - first_), left = double(total - done);

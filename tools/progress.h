@@ -24,7 +24,7 @@ class Progress {
 
   bool tty_;
   bool bar_shown_ = false, started_ = false;
-  int64_t first_ = -1;
+  int64_t first_ = -1, last_done_ = 0;
   std::chrono::steady_clock::time_point start_, last_print_;
 };
 
