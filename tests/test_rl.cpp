@@ -502,6 +502,37 @@ TEST(RlTraining, ResumeContinuesBitwiseForA2cAndPpo) {
   }
 }
 
+TEST(RlTraining, PpoMinibatchesReplayWhatTheAgentDid) {
+  // With a learning rate too small to move the policy, every PPO minibatch (a group of lanes
+  // replayed from its slice of the carried state) must give back the log-probabilities the agent
+  // acted with: no ratio clipped, no drift. A lane mixed up with another, or a state slice taken
+  // from the wrong lanes, would show here.
+  const std::vector<json> mixers = {
+      {{"type", "arelit"}, {"heads", 2}, {"head_dim", 8}, {"eta", 2}, {"r", 2}},
+      {{"type", "transformer_xl"}, {"heads", 2}, {"head_dim", 8}, {"memory", 5}},
+      {{"type", "lstm"}, {"hidden", 16}}};
+  for (const json& mixer : mixers) {
+    TempDir dir;
+    RlConfig c = small_run(dir.str(), kMaze, mixer);
+    c.algo = "ppo";
+    c.lr = 1e-12;
+    c.minibatches = 4;
+    c.epochs = 2;
+    c.env_steps = 8 * 16 * 3;
+    train_rl(c, false);
+    std::ifstream log(dir / "metrics.jsonl");
+    std::string line;
+    int updates = 0;
+    while (std::getline(log, line)) {
+      const json r = json::parse(line);
+      EXPECT_EQ(r.at("clip_fraction").get<double>(), 0.0) << mixer.dump() << line;
+      EXPECT_LT(std::abs(r.at("approx_kl").get<double>()), 1e-6) << mixer.dump() << line;
+      ++updates;
+    }
+    EXPECT_EQ(updates, 3);
+  }
+}
+
 TEST(RlConfig, BadValuesAreRefusedByName) {
   const json good = {{"env", kMaze},
                      {"model", small_model({{"type", "gru"}})},
