@@ -113,13 +113,10 @@ std::vector<RlSweepRow> run_rl_sweep(const RlSweep& sweep, const RlEvents& event
     for (size_t m = 0; m < sweep.models.size(); ++m)
       for (uint64_t seed : sweep.seeds) {
         const RlConfig cfg = sweep.run_config(e, m, seed);
-        RlSweepRow row{env_name,
-                       sweep.models[m].first,
-                       spec.optimal_return,
-                       spec.memoryless_return,
-                       seed,
-                       {},
-                       cfg.out_dir};
+        RlSweepRow row;
+        row.env = env_name, row.model = sweep.models[m].first, row.seed = seed;
+        row.optimal_return = spec.optimal_return, row.memoryless_return = spec.memoryless_return;
+        row.has_success = spec.has_success, row.out_dir = cfg.out_dir;
         const std::string done = cfg.out_dir + "/result.json", used = cfg.out_dir + "/config.json";
         if (fs::exists(done) && fs::exists(used) &&
             read_json_file(used, "a run's config") == cfg.to_json()) {
@@ -186,8 +183,9 @@ std::string rl_sweep_markdown(const std::vector<RlSweepRow>& rows) {
         "| {} | {} | {} | {} | {:.0f} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} |\n",
         key.first, key.second, g[0]->result.parameters,
         bytes_text(double(g[0]->result.state_bytes)), us[us.size() / 2], g.size(),
-        g[0]->result.env_steps, mean_sd(fr, "{:.2f}"), mean_sd(fs_, "{:.2f}"),
-        mean_sd(er, "{:.2f}"), mean_sd(es, "{:.2f}"), solve.size(), g.size(), median_solve,
+        g[0]->result.env_steps, mean_sd(fr, "{:.2f}"),
+        g[0]->has_success ? mean_sd(fs_, "{:.2f}") : "-", mean_sd(er, "{:.2f}"),
+        g[0]->has_success ? mean_sd(es, "{:.2f}") : "-", solve.size(), g.size(), median_solve,
         mean_sd(sps, "{:.0f}"));
   }
   std::string refs;

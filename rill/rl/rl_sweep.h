@@ -36,6 +36,7 @@ struct RlSweep {
 struct RlSweepRow {
   std::string env, model;  // the environment's spec name, the model's sweep name
   double optimal_return = 0, memoryless_return = 0;  // the environment's, NaN where unknown
+  bool has_success = false;                          // its episodes succeed or fail
   uint64_t seed = 0;
   RlResult result;
   std::string out_dir;

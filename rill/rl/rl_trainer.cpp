@@ -1,6 +1,8 @@
 // The actor-critic training loop (see rl_trainer.h).
 #include "rill/rl/rl_trainer.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -216,6 +218,10 @@ PolicyScore evaluate_policy(ActorCritic& agent, const json& env, int64_t episode
 }
 
 double step_microseconds(ActorCritic& agent, int64_t steps) {
+  // One agent at batch 1 runs on one thread: waking a pool for every small op costs more than
+  // the op.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   const Tensor obs = Tensor::zeros({1, agent.obs_dim});
   const Tensor first = Tensor::zeros({1});
   std::vector<double> times;
@@ -226,6 +232,7 @@ double step_microseconds(ActorCritic& agent, int64_t steps) {
     for (int64_t i = 0; i < steps; ++i) agent.step(obs, state, first);
     times.push_back((steady_seconds() - t0) / double(steps) * 1e6);
   }
+  omp_set_num_threads(threads);
   std::sort(times.begin(), times.end());
   return times[1];
 }

@@ -48,7 +48,7 @@ struct RlResult {
   double final_return = 0, final_success = 0;  // the last window of training episodes
   int64_t steps_to_solve = -1;  // first env step where the window was solved (-1: never)
   PolicyScore eval;             // on seeds training never saw (sampled, or greedy)
-  double step_us = 0;           // one action at batch 1 (median), microseconds
+  double step_us = 0;           // one action at batch 1, one thread (median), microseconds
   size_t state_bytes = 0;       // the agent's recurrent state per lane
   int64_t parameters = 0;
   bool interrupted = false, out_of_time = false;
@@ -64,7 +64,8 @@ PolicyScore evaluate_policy(ActorCritic& agent, const nlohmann::json& env, int64
                             uint64_t seed, bool greedy, bool memoryless = false,
                             int64_t lanes = 16);
 
-// Median microseconds of one agent step at batch 1 (after a warm-up), over `steps` steps.
+// Median microseconds of one agent step at batch 1 on one thread (after a warm-up), over `steps`
+// steps.
 double step_microseconds(ActorCritic& agent, int64_t steps = 200);
 
 // Where a run's files go.
