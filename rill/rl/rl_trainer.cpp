@@ -411,7 +411,8 @@ RlResult train_rl(const RlConfig& cfg, bool resume, const RlEvents& ev) {
       for (int64_t j = 0; j < m; ++j)
         std::copy_n(&advantages[lanes[j] * t_len], t_len, &adv[j * t_len]);
       if (cfg.normalize_advantages) normalize(adv);
-      const bool all = m == n;
+      // Every lane in order (A2C, or PPO with one minibatch drawn in order): no gathering.
+      const bool all = m == n && std::is_sorted(lanes.begin(), lanes.end());
       State s = all ? start.clone() : select_lanes(start, lane_idx);
       s.detach();
       const ActorCriticOutput out =
