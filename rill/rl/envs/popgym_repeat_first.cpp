@@ -10,22 +10,19 @@
 // Optimal return 1. The best memoryless policy names the suit it sees: right at the first step,
 // then right with probability q = (n/4 - 1)/(n - 1) (the first card is no longer in the deck),
 // so 1/(n-1) + (n-2)(2q - 1)/(n-1) (about -0.5; naming another suit is 2/(n-1)^2 worse).
-#include <algorithm>
 
 #include "rill/core/error.h"
 #include "rill/io/json_fields.h"
 #include "rill/rl/env.h"
 #include "rill/rl/envs/cards.h"
 #include "rill/rl/envs/popgym.h"
-#include "rill/rl/envs/saved_state.h"
 
 namespace rill::rl {
 namespace {
 
 class RepeatFirst : public Env {
  public:
-  RepeatFirst(int64_t level, int64_t decks)
-      : decks_(decks), n_(cards::kDeckSize * decks), dealt_(n_) {
+  RepeatFirst(int64_t level, int64_t decks) : n_(cards::kDeckSize * decks), deal_(decks) {
     spec_.name =
         fmt::format("popgym_repeat_first {} decks {}", popgym_difficulty_name(level), decks);
     spec_.obs_dim = cards::kSuits;
@@ -39,63 +36,39 @@ class RepeatFirst : public Env {
   const EnvSpec& spec() const override { return spec_; }
 
   void reset(uint64_t seed, uint64_t episode, float* obs) override {
-    rng_ = {episode_key(seed, episode), 0};
-    order_ = cards::shuffled(decks_, rng_);
-    dealt_ = 1;
-    observe(obs);
+    deal_.start(seed, episode);
+    deal_.show_suit(obs);
   }
 
   StepResult step(int64_t action, float* obs) override {
-    RILL_CHECK(dealt_ < n_,
+    RILL_CHECK(deal_.dealt < n_,
                "[env] popgym_repeat_first: step after the episode ended (reset "
                "first)");
     RILL_CHECK(action >= 0 && action < cards::kSuits,
                "[env] popgym_repeat_first: action {} is not in 0 .. 3", action);
     StepResult r;
     const double scale = 1.0 / double(n_ - 1);
-    r.reward = action == cards::suit(order_[0]) ? scale : -scale;
-    r.terminated = n_ - dealt_ == 1;  // the last card is dealt now
-    ++dealt_;
-    observe(obs);
+    r.reward = action == cards::suit(deal_.card(0)) ? scale : -scale;
+    r.terminated = n_ - deal_.dealt == 1;  // the last card is dealt now
+    ++deal_.dealt;
+    deal_.show_suit(obs);
     return r;
   }
 
   int64_t oracle_action() const override {
-    return order_.empty() ? 0 : cards::suit(order_[0]);  // 0 before the first reset
+    return deal_.order.empty() ? 0 : cards::suit(deal_.card(0));  // 0 before the first reset
   }
 
-  nlohmann::json save() const override {
-    return {{"rng", rng_.save()}, {"order", order_}, {"dealt", dealt_}};
-  }
+  nlohmann::json save() const override { return deal_.save(); }
 
   void load(const nlohmann::json& j) override {
-    const std::string what = "a saved popgym_repeat_first state";
-    require_keys(j, {"rng", "order", "dealt"}, what);
-    JsonFields f(j, what);
-    nlohmann::json rng;
-    int64_t dealt = 0;
-    f.get("rng", rng);
-    f.ignore("order");
-    std::vector<int64_t> order = read_permutation(j, "order", n_, what);
-    f.get("dealt", dealt);
-    f.check("dealt", dealt, dealt >= 1 && dealt <= n_, "a number of cards dealt, 1 .. n");
-    f.finish();
-    EpisodeRng r;
-    r.load(rng);
-    rng_ = r, order_ = std::move(order), dealt_ = dealt;
+    deal_.load(j, "a saved popgym_repeat_first state");
   }
 
  private:
-  void observe(float* obs) const {
-    std::fill(obs, obs + cards::kSuits, 0.f);
-    obs[cards::suit(order_[size_t(dealt_ - 1)])] = 1.f;
-  }
-
-  int64_t decks_, n_;
+  int64_t n_;
   EnvSpec spec_;
-  EpisodeRng rng_;
-  std::vector<int64_t> order_;  // the deal order of the whole deck
-  int64_t dealt_;  // cards dealt so far, the first at reset; n_ when over (and before reset)
+  cards::Deal deal_;  // the deck; dealt == n_ when over (and before reset)
 };
 
 const EnvRegistration kRegistered("popgym_repeat_first", [](const nlohmann::json& config) {

@@ -12,14 +12,12 @@
 // Optimal return 1. The best memoryless policy names a suit other than the one it sees (the
 // card asked about is another card of the deck): right with probability (n/4)/(n-1), so
 // -(n-2)/(2(n-1)).
-#include <algorithm>
 
 #include "rill/core/error.h"
 #include "rill/io/json_fields.h"
 #include "rill/rl/env.h"
 #include "rill/rl/envs/cards.h"
 #include "rill/rl/envs/popgym.h"
-#include "rill/rl/envs/saved_state.h"
 
 namespace rill::rl {
 namespace {
@@ -27,7 +25,7 @@ namespace {
 class RepeatPrevious : public Env {
  public:
   RepeatPrevious(int64_t level, int64_t decks, int64_t k)
-      : decks_(decks), k_(k), n_(cards::kDeckSize * decks), dealt_(n_) {
+      : k_(k), n_(cards::kDeckSize * decks), deal_(decks) {
     spec_.name = fmt::format("popgym_repeat_previous {} decks {} k {}",
                              popgym_difficulty_name(level), decks, k);
     spec_.obs_dim = cards::kSuits;
@@ -40,64 +38,41 @@ class RepeatPrevious : public Env {
   const EnvSpec& spec() const override { return spec_; }
 
   void reset(uint64_t seed, uint64_t episode, float* obs) override {
-    rng_ = {episode_key(seed, episode), 0};
-    order_ = cards::shuffled(decks_, rng_);
-    dealt_ = 1;
-    observe(obs);
+    deal_.start(seed, episode);
+    deal_.show_suit(obs);
   }
 
   StepResult step(int64_t action, float* obs) override {
-    RILL_CHECK(dealt_ < n_,
+    RILL_CHECK(deal_.dealt < n_,
                "[env] popgym_repeat_previous: step after the episode ended (reset first)");
     RILL_CHECK(action >= 0 && action < cards::kSuits,
                "[env] popgym_repeat_previous: action {} is not in 0 .. 3", action);
     StepResult r;
-    if (dealt_ >= k_) {
+    if (deal_.dealt >= k_) {
       const double scale = 1.0 / double(n_ - k_);
-      r.reward = action == cards::suit(order_[size_t(dealt_ - k_)]) ? scale : -scale;
+      r.reward = action == cards::suit(deal_.card(deal_.dealt - k_)) ? scale : -scale;
     }
-    r.terminated = n_ - dealt_ == 1;
-    ++dealt_;
-    observe(obs);
+    r.terminated = n_ - deal_.dealt == 1;
+    ++deal_.dealt;
+    deal_.show_suit(obs);
     return r;
   }
 
   int64_t oracle_action() const override {
-    return dealt_ >= k_ && !order_.empty() ? cards::suit(order_[size_t(dealt_ - k_)]) : 0;
+    return deal_.dealt >= k_ && !deal_.order.empty() ? cards::suit(deal_.card(deal_.dealt - k_))
+                                                     : 0;
   }
 
-  nlohmann::json save() const override {
-    return {{"rng", rng_.save()}, {"order", order_}, {"dealt", dealt_}};
-  }
+  nlohmann::json save() const override { return deal_.save(); }
 
   void load(const nlohmann::json& j) override {
-    const std::string what = "a saved popgym_repeat_previous state";
-    require_keys(j, {"rng", "order", "dealt"}, what);
-    JsonFields f(j, what);
-    nlohmann::json rng;
-    int64_t dealt = 0;
-    f.get("rng", rng);
-    f.ignore("order");
-    std::vector<int64_t> order = read_permutation(j, "order", n_, what);
-    f.get("dealt", dealt);
-    f.check("dealt", dealt, dealt >= 1 && dealt <= n_, "a number of cards dealt, 1 .. n");
-    f.finish();
-    EpisodeRng r;
-    r.load(rng);
-    rng_ = r, order_ = std::move(order), dealt_ = dealt;
+    deal_.load(j, "a saved popgym_repeat_previous state");
   }
 
  private:
-  void observe(float* obs) const {
-    std::fill(obs, obs + cards::kSuits, 0.f);
-    obs[cards::suit(order_[size_t(dealt_ - 1)])] = 1.f;
-  }
-
-  int64_t decks_, k_, n_;
+  int64_t k_, n_;
   EnvSpec spec_;
-  EpisodeRng rng_;
-  std::vector<int64_t> order_;
-  int64_t dealt_;  // cards dealt so far, the first at reset; n_ when over (and before reset)
+  cards::Deal deal_;  // the deck; dealt == n_ when over (and before reset)
 };
 
 const EnvRegistration kRegistered("popgym_repeat_previous", [](const nlohmann::json& config) {
