@@ -533,6 +533,37 @@ TEST(RlTraining, PpoMinibatchesReplayWhatTheAgentDid) {
   }
 }
 
+TEST(RlTraining, PpoWithOneMinibatchTakesTheA2cGradientOnItsFirstPass) {
+  // On its first pass PPO's ratio is 1, so its gradient is A2C's: -mean(A grad log pi), with
+  // GAE + V equal to the lambda-returns (tested above). With one minibatch of all lanes in a
+  // shuffled order, the advantages must still meet their own lanes: the gradient norms agree.
+  TempDir dir;
+  RlConfig c = small_run(dir / "a2c", kMaze,
+                         {{"type", "arelit"}, {"heads", 2}, {"head_dim", 8}, {"eta", 2}, {"r", 2}});
+  c.env_steps = 8 * 16;
+  c.clip_grad = 1e9;  // measured, never clipped
+  train_rl(c, false);
+  c.algo = "ppo";
+  c.epochs = 1;
+  c.minibatches = 1;
+  c.out_dir = dir / "ppo";
+  train_rl(c, false);
+  auto first_update = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return json::parse(line);
+  };
+  const json a = first_update(dir / "a2c/metrics.jsonl"),
+             p = first_update(dir / "ppo/metrics.jsonl");
+  const double ga = a.at("grad_norm").get<double>(), gp = p.at("grad_norm").get<double>();
+  EXPECT_GT(ga, 0);
+  EXPECT_NEAR(gp, ga, 1e-6 * ga) << a.dump() << "\n" << p.dump();
+  EXPECT_NEAR(p.at("value_loss").get<double>(), a.at("value_loss").get<double>(),
+              1e-5 * a.at("value_loss").get<double>());
+  EXPECT_NEAR(p.at("entropy").get<double>(), a.at("entropy").get<double>(), 1e-6);
+}
+
 TEST(RlConfig, BadValuesAreRefusedByName) {
   const json good = {{"env", kMaze},
                      {"model", small_model({{"type", "gru"}})},
