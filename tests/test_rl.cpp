@@ -597,6 +597,9 @@ TEST(RlConfig, BadValuesAreRefusedByName) {
                       {"model_overrides", {{"lstm", {{"lr", 0.1}}}}},
                       {"envs", {kMaze}}};
   expect_error([&] { RlSweep::from_json(sweep); }, {"model_overrides", "lstm"});
+  const json escaping = {{"models", {{"../gru", small_model({{"type", "gru"}})}}},
+                         {"envs", {kMaze}}};
+  expect_error([&] { RlSweep::from_json(escaping); }, {"model name", "../gru"});
 }
 
 TEST(RlSweep, TrainsEveryCellAndTabulatesThem) {

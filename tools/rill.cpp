@@ -26,7 +26,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "rill/backend/cpu/denormals.h"
 #include "rill/core/profiler.h"
@@ -291,7 +290,7 @@ int run(int argc, char** argv) {
       "rl-sweep", "train every model of a sweep on every environment with every seed; a table");
   std::string sweep_path;
   std::string sweep_seeds;
-  sweep_cmd->add_option("sweep", sweep_path, "sweep (JSON), e.g. configs/rl/tmaze_sweep.json")
+  sweep_cmd->add_option("sweep", sweep_path, "sweep (JSON), e.g. configs/rl/tmaze_cpu.json")
       ->required();
   sweep_cmd->add_option("--out", out_dir, "override the sweep's output directory");
   sweep_cmd->add_option("--env-steps", rl_env_steps, "override every run's environment steps");
@@ -509,7 +508,8 @@ int run(int argc, char** argv) {
     fmt::print("\n{}\nTotal {:.0f} s. Table {}/table.md, plot {}/curves.svg\n", table,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                sweep.out_dir, sweep.out_dir);
-    return 0;
+    const bool interrupted = !rows.empty() && rows.back().result.interrupted;
+    return interrupted ? 130 : 0;
   }
   return 0;
 }

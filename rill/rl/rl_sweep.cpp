@@ -2,6 +2,7 @@
 #include "rill/rl/rl_sweep.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -53,6 +54,15 @@ RlSweep RlSweep::from_json(const json& j) {
   RILL_CHECK(models && models->is_object() && !models->empty(),
              "[config] the rl sweep needs \"models\": {{\"name\": model config or path, ...}}");
   for (const auto& [name, m] : models->items()) {
+    const bool plain =
+        !name.empty() && name != "." && name != ".." &&
+        std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        });
+    RILL_CHECK(plain,
+               "[config] the rl sweep: model name \"{}\" names its runs' folder: use letters, "
+               "digits, '_', '-' and '.'",
+               name);
     RILL_CHECK(m.is_object() || m.is_string(),
                "[config] the rl sweep: model \"{}\" must be a model config or a path", name);
     json cfg = m.is_string() ? read_json_file(m.get<std::string>(), "the model config") : m;
