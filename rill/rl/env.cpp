@@ -61,7 +61,9 @@ std::unique_ptr<Env> make_env(const nlohmann::json& config) {
   auto it = env_registry().find(type);
   RILL_CHECK(it != env_registry().end(), "[config] unknown environment \"{}\" (known: {})", type,
              fmt::join(registered_envs(), ", "));
-  return it->second(config);
+  nlohmann::json settings = config;  // a factory reads its settings; the type chose it
+  settings.erase("type");
+  return it->second(settings);
 }
 
 }  // namespace rill::rl

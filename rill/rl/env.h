@@ -74,7 +74,8 @@ struct EpisodeRng {
 };
 
 // Builds an environment from {"type": NAME, ...settings}; unknown types and settings are
-// errors that name what exists. The config's "type" picks the factory.
+// errors that name what exists. The config's "type" picks the factory, which is handed the
+// other settings.
 using EnvFactory = std::function<std::unique_ptr<Env>(const nlohmann::json& config)>;
 std::unique_ptr<Env> make_env(const nlohmann::json& config);
 std::vector<std::string> registered_envs();

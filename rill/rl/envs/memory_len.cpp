@@ -116,9 +116,7 @@ class MemoryLen : public Env {
 
 const EnvRegistration kRegistered("memory_len", [](const nlohmann::json& config) {
   JsonFields f(config, "the memory_len environment");
-  std::string type;
   int64_t length = 10, bits = 1;
-  f.get("type", type);
   f.get("length", length);
   f.get("bits", bits);
   f.check("length", length, length >= 1 && length <= 1000000, "between 1 and 10^6");

@@ -3,13 +3,17 @@
 
 #include <string>
 
+#include "rill/io/json_fields.h"
+
 namespace rill::rl {
 
-int64_t read_popgym_difficulty(JsonFields& f) {
+int64_t read_popgym_difficulty(const nlohmann::json& settings, const char* type) {
+  JsonFields f(settings, fmt::format("the {} environment", type));
   std::string d = "easy";
   f.get("difficulty", d);
   const int64_t level = d == "easy" ? 0 : d == "medium" ? 1 : d == "hard" ? 2 : -1;
   f.check("difficulty", d, level >= 0, "\"easy\", \"medium\" or \"hard\"");
+  f.finish();
   return level;
 }
 

@@ -3,14 +3,13 @@
 // (default "easy"). Each environment maps the level to its own sizes.
 #pragma once
 #include <cstdint>
-
-#include "rill/io/json_fields.h"
+#include <nlohmann/json.hpp>
 
 namespace rill::rl {
 
-// Reads "difficulty" from a config: 0 easy, 1 medium, 2 hard; anything else is refused naming
-// the field and the three allowed values.
-int64_t read_popgym_difficulty(JsonFields& f);
+// Reads the settings of a POPGym environment (`type` names it in errors), which are only
+// "difficulty": 0 easy, 1 medium, 2 hard; another value or another key is refused by name.
+int64_t read_popgym_difficulty(const nlohmann::json& settings, const char* type);
 const char* popgym_difficulty_name(int64_t level);
 
 }  // namespace rill::rl

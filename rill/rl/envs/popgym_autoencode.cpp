@@ -117,11 +117,7 @@ class Autoencode : public Env {
 };
 
 const EnvRegistration kRegistered("popgym_autoencode", [](const nlohmann::json& config) {
-  JsonFields f(config, "the popgym_autoencode environment");
-  std::string type;
-  f.get("type", type);
-  const int64_t level = read_popgym_difficulty(f);
-  f.finish();
+  const int64_t level = read_popgym_difficulty(config, "popgym_autoencode");
   static constexpr int64_t kDecks[3] = {1, 2, 3};
   return std::make_unique<Autoencode>(level, kDecks[level]);
 });

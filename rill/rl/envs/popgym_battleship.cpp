@@ -154,11 +154,7 @@ class Battleship : public Env {
 };
 
 const EnvRegistration kRegistered("popgym_battleship", [](const nlohmann::json& config) {
-  JsonFields f(config, "the popgym_battleship environment");
-  std::string type;
-  f.get("type", type);
-  const int64_t level = read_popgym_difficulty(f);
-  f.finish();
+  const int64_t level = read_popgym_difficulty(config, "popgym_battleship");
   static constexpr int64_t kBoard[3] = {8, 10, 12};
   return std::make_unique<Battleship>(level, kBoard[level]);
 });

@@ -125,11 +125,7 @@ class CountRecall : public Env {
 };
 
 const EnvRegistration kRegistered("popgym_count_recall", [](const nlohmann::json& config) {
-  JsonFields f(config, "the popgym_count_recall environment");
-  std::string type;
-  f.get("type", type);
-  const int64_t level = read_popgym_difficulty(f);
-  f.finish();
+  const int64_t level = read_popgym_difficulty(config, "popgym_count_recall");
   static constexpr int64_t kDecks[3] = {1, 2, 4};
   static constexpr cards::Field kField[3] = {cards::Field::colors, cards::Field::suits,
                                              cards::Field::ranks};

@@ -12,7 +12,6 @@
 // so 1/(n-1) + (n-2)(2q - 1)/(n-1) (about -0.5; naming another suit is 2/(n-1)^2 worse).
 
 #include "rill/core/error.h"
-#include "rill/io/json_fields.h"
 #include "rill/rl/env.h"
 #include "rill/rl/envs/cards.h"
 #include "rill/rl/envs/popgym.h"
@@ -22,14 +21,14 @@ namespace {
 
 class RepeatFirst : public Env {
  public:
-  RepeatFirst(int64_t level, int64_t decks) : n_(cards::kDeckSize * decks), deal_(decks) {
+  RepeatFirst(int64_t level, int64_t decks) : deal_(decks) {
     spec_.name =
         fmt::format("popgym_repeat_first {} decks {}", popgym_difficulty_name(level), decks);
     spec_.obs_dim = cards::kSuits;
     spec_.actions = cards::kSuits;
-    spec_.max_steps = n_ - 1;
+    spec_.max_steps = deal_.size() - 1;
     spec_.optimal_return = 1.0;
-    const double n = double(n_), q = (n / 4 - 1) / (n - 1);
+    const double n = double(deal_.size()), q = (n / 4 - 1) / (n - 1);
     spec_.memoryless_return = (1 + (n - 2) * (2 * q - 1)) / (n - 1);
   }
 
@@ -41,15 +40,15 @@ class RepeatFirst : public Env {
   }
 
   StepResult step(int64_t action, float* obs) override {
-    RILL_CHECK(deal_.dealt < n_,
+    RILL_CHECK(deal_.dealt < deal_.size(),
                "[env] popgym_repeat_first: step after the episode ended (reset "
                "first)");
     RILL_CHECK(action >= 0 && action < cards::kSuits,
                "[env] popgym_repeat_first: action {} is not in 0 .. 3", action);
     StepResult r;
-    const double scale = 1.0 / double(n_ - 1);
+    const double scale = 1.0 / double(deal_.size() - 1);
     r.reward = action == cards::suit(deal_.card(0)) ? scale : -scale;
-    r.terminated = n_ - deal_.dealt == 1;  // the last card is dealt now
+    r.terminated = deal_.size() - deal_.dealt == 1;  // the last card is dealt now
     ++deal_.dealt;
     deal_.show_suit(obs);
     return r;
@@ -66,17 +65,12 @@ class RepeatFirst : public Env {
   }
 
  private:
-  int64_t n_;
   EnvSpec spec_;
-  cards::Deal deal_;  // the deck; dealt == n_ when over (and before reset)
+  cards::Deal deal_;  // the deck; dealt == its size when over (and before reset)
 };
 
 const EnvRegistration kRegistered("popgym_repeat_first", [](const nlohmann::json& config) {
-  JsonFields f(config, "the popgym_repeat_first environment");
-  std::string type;
-  f.get("type", type);
-  const int64_t level = read_popgym_difficulty(f);
-  f.finish();
+  const int64_t level = read_popgym_difficulty(config, "popgym_repeat_first");
   static constexpr int64_t kDecks[3] = {1, 8, 16};
   return std::make_unique<RepeatFirst>(level, kDecks[level]);
 });

@@ -14,7 +14,6 @@
 // -(n-2)/(2(n-1)).
 
 #include "rill/core/error.h"
-#include "rill/io/json_fields.h"
 #include "rill/rl/env.h"
 #include "rill/rl/envs/cards.h"
 #include "rill/rl/envs/popgym.h"
@@ -24,15 +23,14 @@ namespace {
 
 class RepeatPrevious : public Env {
  public:
-  RepeatPrevious(int64_t level, int64_t decks, int64_t k)
-      : k_(k), n_(cards::kDeckSize * decks), deal_(decks) {
+  RepeatPrevious(int64_t level, int64_t decks, int64_t k) : k_(k), deal_(decks) {
     spec_.name = fmt::format("popgym_repeat_previous {} decks {} k {}",
                              popgym_difficulty_name(level), decks, k);
     spec_.obs_dim = cards::kSuits;
     spec_.actions = cards::kSuits;
-    spec_.max_steps = n_ - 1;
+    spec_.max_steps = deal_.size() - 1;
     spec_.optimal_return = 1.0;
-    spec_.memoryless_return = -double(n_ - 2) / (2.0 * double(n_ - 1));
+    spec_.memoryless_return = -double(deal_.size() - 2) / (2.0 * double(deal_.size() - 1));
   }
 
   const EnvSpec& spec() const override { return spec_; }
@@ -43,16 +41,16 @@ class RepeatPrevious : public Env {
   }
 
   StepResult step(int64_t action, float* obs) override {
-    RILL_CHECK(deal_.dealt < n_,
+    RILL_CHECK(deal_.dealt < deal_.size(),
                "[env] popgym_repeat_previous: step after the episode ended (reset first)");
     RILL_CHECK(action >= 0 && action < cards::kSuits,
                "[env] popgym_repeat_previous: action {} is not in 0 .. 3", action);
     StepResult r;
     if (deal_.dealt >= k_) {
-      const double scale = 1.0 / double(n_ - k_);
+      const double scale = 1.0 / double(deal_.size() - k_);
       r.reward = action == cards::suit(deal_.card(deal_.dealt - k_)) ? scale : -scale;
     }
-    r.terminated = n_ - deal_.dealt == 1;
+    r.terminated = deal_.size() - deal_.dealt == 1;
     ++deal_.dealt;
     deal_.show_suit(obs);
     return r;
@@ -70,17 +68,13 @@ class RepeatPrevious : public Env {
   }
 
  private:
-  int64_t k_, n_;
+  int64_t k_;
   EnvSpec spec_;
-  cards::Deal deal_;  // the deck; dealt == n_ when over (and before reset)
+  cards::Deal deal_;  // the deck; dealt == its size when over (and before reset)
 };
 
 const EnvRegistration kRegistered("popgym_repeat_previous", [](const nlohmann::json& config) {
-  JsonFields f(config, "the popgym_repeat_previous environment");
-  std::string type;
-  f.get("type", type);
-  const int64_t level = read_popgym_difficulty(f);
-  f.finish();
+  const int64_t level = read_popgym_difficulty(config, "popgym_repeat_previous");
   static constexpr int64_t kDecks[3] = {1, 2, 3}, kK[3] = {4, 32, 64};
   return std::make_unique<RepeatPrevious>(level, kDecks[level], kK[level]);
 });

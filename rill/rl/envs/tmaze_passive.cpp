@@ -125,9 +125,7 @@ class TMazePassive : public Env {
 
 const EnvRegistration kRegistered("tmaze_passive", [](const nlohmann::json& config) {
   JsonFields f(config, "the tmaze_passive environment");
-  std::string type;
   int64_t corridor = 10;
-  f.get("type", type);
   f.get("corridor", corridor);
   f.check("corridor", corridor, corridor >= 1 && corridor <= 1000000, "between 1 and 10^6");
   f.finish();

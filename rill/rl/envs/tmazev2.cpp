@@ -114,9 +114,7 @@ class TMazeV2 : public Env {
 
 const EnvRegistration kRegistered("tmazev2", [](const nlohmann::json& config) {
   JsonFields f(config, "the tmazev2 environment");
-  std::string type;
   int64_t corridor = 50, max_steps = 1000;
-  f.get("type", type);
   f.get("corridor", corridor);
   f.get("max_steps", max_steps);
   f.check("corridor", corridor, corridor >= 2 && corridor <= 100000, "between 2 and 100000");
