@@ -484,17 +484,14 @@ int run(int argc, char** argv) {
     return r.interrupted ? 130 : 0;
   }
   if (sweep_cmd->parsed()) {
-    json j = read_json_file(sweep_path, "the rl sweep");
-    if (!out_dir.empty()) j["out_dir"] = out_dir;
-    if (sweep_cmd->count("--env-steps")) j["base"]["env_steps"] = rl_env_steps;
-    if (sweep_cmd->count("--time-limit")) j["base"]["time_limit_s"] = time_limit;
-    if (sweep_cmd->count("--seeds")) j["seeds"] = parse_seeds(sweep_seeds);
-    rl::RlSweep sweep;
-    try {
-      sweep = rl::RlSweep::from_json(j);
-    } catch (const Error& e) {
-      fail("{} (in {})", e.what(), sweep_path);
-    }
+    // The sweep as its file gives it, with the command line's overrides.
+    const rl::RlSweep sweep = parse_json_file(sweep_path, "the rl sweep", [&](json j) {
+      if (!out_dir.empty()) j["out_dir"] = out_dir;
+      if (sweep_cmd->count("--env-steps")) j["base"]["env_steps"] = rl_env_steps;
+      if (sweep_cmd->count("--time-limit")) j["base"]["time_limit_s"] = time_limit;
+      if (sweep_cmd->count("--seeds")) j["seeds"] = parse_seeds(sweep_seeds);
+      return rl::RlSweep::from_json(j);
+    });
     Progress bar;
     SigintScope sigint;
     const auto t0 = std::chrono::steady_clock::now();

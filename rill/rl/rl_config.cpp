@@ -51,12 +51,7 @@ RlConfig RlConfig::from_json(const json& j) {
 }
 
 RlConfig RlConfig::from_file(const std::string& path) {
-  const json j = read_json_file(path, "the rl config");
-  try {
-    return from_json(j);
-  } catch (const Error& e) {
-    fail("{} (in {})", e.what(), path);
-  }
+  return parse_json_file(path, "the rl config", from_json);
 }
 
 void RlConfig::validate() const {

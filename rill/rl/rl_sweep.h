@@ -28,7 +28,6 @@ struct RlSweep {
   std::string out_dir = "runs/rl/sweep";
 
   static RlSweep from_json(const nlohmann::json& j);
-  static RlSweep from_file(const std::string& path);
   // The config of one run, validated.
   RlConfig run_config(size_t env, size_t model, uint64_t seed) const;
 };

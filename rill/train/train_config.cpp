@@ -64,12 +64,7 @@ void TrainConfig::validate() const {
 }
 
 TrainConfig TrainConfig::from_file(const std::string& path) {
-  const json j = read_json_file(path, "the training config");
-  try {
-    return from_json(j);
-  } catch (const Error& e) {
-    fail("{} (in {})", e.what(), path);
-  }
+  return parse_json_file(path, "the training config", from_json);
 }
 
 json TrainConfig::to_json() const {
