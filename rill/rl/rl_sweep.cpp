@@ -5,7 +5,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "rill/core/error.h"
@@ -94,15 +93,6 @@ RlSweep RlSweep::from_json(const json& j) {
   return s;
 }
 
-RlSweep RlSweep::from_file(const std::string& path) {
-  const json j = read_json_file(path, "the rl sweep");
-  try {
-    return from_json(j);
-  } catch (const Error& e) {
-    fail("{} (in {})", e.what(), path);
-  }
-}
-
 RlConfig RlSweep::run_config(size_t env, size_t model, uint64_t seed) const {
   json j = base;
   const std::string& name = models[model].first;
@@ -130,19 +120,9 @@ std::vector<RlSweepRow> run_rl_sweep(const RlSweep& sweep, const RlEvents& event
         const std::string done = cfg.out_dir + "/result.json", used = cfg.out_dir + "/config.json";
         if (fs::exists(done) && fs::exists(used) &&
             read_json_file(used, "a run's config") == cfg.to_json()) {
-          const json r = read_json_file(done, "a run's result");
-          if (!r.value("interrupted", false)) {
-            row.result.final_return = r.at("final_return");
-            row.result.final_success = r.at("final_success");
-            row.result.steps_to_solve = r.at("steps_to_solve");
-            row.result.env_steps = r.at("env_steps");
-            row.result.env_steps_per_s = r.at("env_steps_per_s");
-            row.result.eval.episodes = r.at("eval").at("episodes");
-            row.result.eval.mean_return = r.at("eval").at("mean_return");
-            row.result.eval.success = r.at("eval").at("success");
-            row.result.step_us = r.at("step_us");
-            row.result.state_bytes = r.at("state_bytes");
-            row.result.parameters = r.at("parameters");
+          const RlResult r = RlResult::from_json(read_json_file(done, "a run's result"));
+          if (!r.interrupted) {
+            row.result = r;
             if (events.on_message)
               events.on_message(fmt::format("{} / {} / seed {}: done before ({})", env_name,
                                             row.model, seed, done));
@@ -222,13 +202,7 @@ void write_rl_sweep_plot(const std::string& path, const std::vector<RlSweepRow>&
     }
     if (!model_color.count(r.model)) model_color[r.model] = model_color.size();
     Curve c{fmt::format("{} s{}", r.model, r.seed), colors[model_color[r.model] % 10], {}};
-    std::ifstream in(r.out_dir + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-      const json rec = json::parse(line, nullptr, false);
-      if (rec.is_object() && rec.contains("mean_return"))
-        c.points.push_back({rec["env_steps"].get<double>(), rec["mean_return"].get<double>()});
-    }
+    c.points = points_from_log(r.out_dir + "/metrics.jsonl", "env_steps", "mean_return");
     plots[panel[r.env]].curves.push_back(c);
   }
   write_svg_plots(path, plots);

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 
 #include "rill/autograd/grad_mode.h"
 #include "rill/backend/cpu/denormals.h"
@@ -136,14 +135,12 @@ struct RecentEpisodes {
   }
   json save() const {
     json a = json::array();
-    for (const auto& e : episodes) a.push_back({e.ret, e.length, e.success, e.copy});
+    for (const auto& e : episodes) a.push_back(episode_record_json(e));
     return a;
   }
   void load(const json& a) {
     episodes.clear();
-    for (const json& e : a)
-      episodes.push_back({e.at(0).get<double>(), e.at(1).get<int64_t>(), e.at(2).get<bool>(),
-                          e.at(3).get<int64_t>()});
+    for (const json& e : a) episodes.push_back(episode_record_from_json(e));
   }
 };
 
@@ -182,6 +179,25 @@ json RlResult::to_json() const {
           {"parameters", parameters},
           {"interrupted", interrupted},
           {"out_of_time", out_of_time}};
+}
+
+RlResult RlResult::from_json(const json& j) {
+  RlResult r;
+  try {
+    r.updates = j.at("updates"), r.env_steps = j.at("env_steps"), r.episodes = j.at("episodes");
+    r.seconds = j.at("seconds"), r.env_steps_per_s = j.at("env_steps_per_s");
+    r.final_return = j.at("final_return"), r.final_success = j.at("final_success");
+    r.steps_to_solve = j.at("steps_to_solve");
+    const json& e = j.at("eval");
+    r.eval = {e.at("episodes").get<int64_t>(), e.at("mean_return").get<double>(),
+              e.at("success").get<double>(), e.at("mean_length").get<double>()};
+    r.step_us = j.at("step_us"), r.state_bytes = j.at("state_bytes");
+    r.parameters = j.at("parameters");
+    r.interrupted = j.at("interrupted"), r.out_of_time = j.at("out_of_time");
+  } catch (const json::exception& e) {
+    fail("[rl] a malformed run result: {}", e.what());
+  }
+  return r;
 }
 
 PolicyScore evaluate_policy(ActorCritic& agent, const json& env, int64_t episodes, uint64_t seed,
@@ -319,15 +335,9 @@ RlResult train_rl(const RlConfig& cfg, bool resume, const RlEvents& ev) {
         {title + ": return", "environment steps", "mean return", {{"return", "#1f77b4", {}}}},
         {title + ": success", "environment steps", "success rate", {{"success", "#d62728", {}}}}};
     if (!spec.has_success) plots.pop_back();
-    std::ifstream in(log_path);
-    std::string line;
-    while (std::getline(in, line)) {
-      const json r = json::parse(line, nullptr, false);
-      if (!r.is_object() || !r.contains("env_steps")) continue;
-      const double x = r["env_steps"].get<double>();
-      plots[0].curves[0].points.push_back({x, r.value("mean_return", 0.0)});
-      if (spec.has_success) plots[1].curves[0].points.push_back({x, r.value("success", 0.0)});
-    }
+    plots[0].curves[0].points = points_from_log(log_path, "env_steps", "mean_return");
+    if (spec.has_success)
+      plots[1].curves[0].points = points_from_log(log_path, "env_steps", "success");
     write_svg_plots(cfg.out_dir + "/curves.svg", plots);
   };
 

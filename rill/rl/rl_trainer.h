@@ -53,6 +53,7 @@ struct RlResult {
   int64_t parameters = 0;
   bool interrupted = false, out_of_time = false;
   nlohmann::json to_json() const;
+  static RlResult from_json(const nlohmann::json& j);  // result.json back
 };
 
 RlResult train_rl(const RlConfig& config, bool resume, const RlEvents& events = {});

@@ -8,6 +8,13 @@ namespace rill::rl {
 
 using nlohmann::json;
 
+json episode_record_json(const EpisodeRecord& e) { return {e.ret, e.length, e.success, e.copy}; }
+
+EpisodeRecord episode_record_from_json(const json& j) {
+  return {j.at(0).get<double>(), j.at(1).get<int64_t>(), j.at(2).get<bool>(),
+          j.at(3).get<int64_t>()};
+}
+
 uint64_t copy_seed(uint64_t seed, int64_t copy) {
   const auto r = philox4x32(seed ^ 0xc0b1e5eedULL, uint64_t(copy));
   return (uint64_t(r[0]) << 32) | r[1];
@@ -64,7 +71,7 @@ json VecEnv::save() const {
                       {"return", running_return_[i]},
                       {"length", running_length_[i]}});
   json finished = json::array();
-  for (const auto& e : finished_) finished.push_back({e.ret, e.length, e.success, e.copy});
+  for (const auto& e : finished_) finished.push_back(episode_record_json(e));
   return {{"config", config_},
           {"seed", seed_},
           {"copies", copies},
@@ -91,9 +98,7 @@ void VecEnv::load(const json& s) {
                "expected {} and {}",
                obs.size(), first.size(), obs_.size(), first_.size());
     std::vector<EpisodeRecord> finished;
-    for (const json& e : s.at("finished"))
-      finished.push_back({e.at(0).get<double>(), e.at(1).get<int64_t>(), e.at(2).get<bool>(),
-                          e.at(3).get<int64_t>()});
+    for (const json& e : s.at("finished")) finished.push_back(episode_record_from_json(e));
     for (int64_t i = 0; i < n; ++i) {
       envs_[i]->load(copies[i].at("env"));
       episode_[i] = copies[i].at("episode").get<uint64_t>();

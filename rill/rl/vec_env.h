@@ -26,6 +26,11 @@ struct EpisodeRecord {
   int64_t copy = 0;
 };
 
+// [return, length, success, copy], the form saved states hold, and back (a malformed one throws
+// nlohmann::json::exception; the loaders turn that into an error naming what they read).
+nlohmann::json episode_record_json(const EpisodeRecord& e);
+EpisodeRecord episode_record_from_json(const nlohmann::json& j);
+
 uint64_t copy_seed(uint64_t seed, int64_t copy);
 
 class VecEnv {

@@ -20,6 +20,20 @@ void MetricsLog::write(const nlohmann::json& record) {
   RILL_CHECK(out_.good(), "[metrics] writing {} failed", path_);
 }
 
+std::vector<std::pair<double, double>> points_from_log(const std::string& log_path,
+                                                       const std::string& x_key,
+                                                       const std::string& y_key) {
+  std::vector<std::pair<double, double>> points;
+  std::ifstream in(log_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains(x_key) && j.contains(y_key))
+      points.emplace_back(j[x_key].get<double>(), j[y_key].get<double>());
+  }
+  return points;
+}
+
 std::vector<Curve> curves_from_log(const std::string& log_path, const std::string& key) {
   Curve train{"train", "#1f77b4", {}}, valid{"valid", "#d62728", {}};
   std::ifstream in(log_path);

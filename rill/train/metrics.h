@@ -43,6 +43,11 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
 // Several plots side by side in one SVG file (panels), atomically.
 void write_svg_plots(const std::string& path, const std::vector<Plot>& plots);
 
+// Reads (x_key, y_key) of every record of a metrics log that has both, in order.
+std::vector<std::pair<double, double>> points_from_log(const std::string& log_path,
+                                                       const std::string& x_key,
+                                                       const std::string& y_key);
+
 // Reads a metrics log back into curves of `key` for records where "split" is train / valid.
 std::vector<Curve> curves_from_log(const std::string& log_path, const std::string& key);
 
