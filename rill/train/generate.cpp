@@ -65,16 +65,60 @@ Stream start_stream(SequenceModel& model, const std::vector<int64_t>& prompt, ui
   check_tokens(model, prompt);
   Stream s;
   s.generator = Generator(seed);
-  std::vector<int64_t> head(prompt.begin(), prompt.end() - 1);
-  if (policy.trained_context > 0 && int64_t(head.size()) >= policy.trained_context) {
-    // Only the last keep() tokens fit the trained context (see the policy in generate.h).
-    head.erase(head.begin(), head.end() - policy.keep());
-    s.rebuilds = 1;
-  }
-  s.state = primed_state(model, head);
-  if (policy.trained_context > 0) s.recent = head;
-  s.pending = prompt.back();
+  s.state = model.init_state(1);
+  s.pending = prompt.front();
+  extend_stream(model, s, std::vector<int64_t>(prompt.begin() + 1, prompt.end()), policy);
   return s;
+}
+
+void extend_stream(SequenceModel& model, Stream& stream, const std::vector<int64_t>& tokens,
+                   const ContextPolicy& policy) {
+  if (tokens.empty()) return;
+  check_tokens(model, tokens);
+  RILL_CHECK(stream.pending >= 0, "[generate] the stream has no pending token to extend from");
+  // What goes through the model: the pending token and every new token but the last.
+  std::vector<int64_t> feed;
+  feed.reserve(tokens.size());
+  feed.push_back(stream.pending);
+  feed.insert(feed.end(), tokens.begin(), tokens.end() - 1);
+  stream.pending = tokens.back();
+  const int64_t c = policy.trained_context;
+  if (c <= 0) {
+    NoGradGuard no_grad;
+    model.forward(Tensor::from_vector(feed, {1, int64_t(feed.size())}), &stream.state);
+    return;
+  }
+  // continue_stream rebuilds before feeding a token once `recent` holds C tokens, keeping the
+  // last keep(); so in seq = recent ++ feed the rebuilds fall before indices C, C + P, C + 2P, ...
+  // (P = C - keep()), and the state after seq is the last rebuild's window read in one forward.
+  const int64_t k = policy.keep(), period = c - k;
+  std::vector<int64_t> seq = std::move(stream.recent);
+  seq.insert(seq.end(), feed.begin(), feed.end());
+  const int64_t n = int64_t(seq.size());
+  if (n <= c) {  // no rebuild: the new tokens go on from the current state
+    NoGradGuard no_grad;
+    model.forward(Tensor::from_vector(feed, {1, int64_t(feed.size())}), &stream.state);
+    stream.recent = std::move(seq);
+    return;
+  }
+  const int64_t rebuilds = (n - 1 - c) / period + 1;  // rebuild indices c + j * period < n
+  const int64_t last = c + (rebuilds - 1) * period;
+  stream.recent.assign(seq.begin() + (last - k), seq.end());
+  stream.state = primed_state(model, stream.recent);
+  stream.rebuilds += rebuilds;
+}
+
+bool prepare_step(SequenceModel& model, Stream& stream, const ContextPolicy& policy) {
+  if (policy.trained_context <= 0) return false;
+  bool rebuilt = false;
+  if (int64_t(stream.recent.size()) >= policy.trained_context) {
+    stream.recent.erase(stream.recent.begin(), stream.recent.end() - policy.keep());
+    stream.state = primed_state(model, stream.recent);
+    ++stream.rebuilds;
+    rebuilt = true;
+  }
+  stream.recent.push_back(stream.pending);
+  return rebuilt;
 }
 
 std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64_t n,
@@ -87,14 +131,7 @@ std::vector<int64_t> continue_stream(SequenceModel& model, Stream& stream, int64
   RILL_CHECK(n > 0, "[generate] the number of tokens to generate must be positive, got {}", n);
   std::vector<int64_t> out;
   for (int64_t i = 0; i < n; ++i) {
-    if (policy.trained_context > 0) {
-      if (int64_t(stream.recent.size()) >= policy.trained_context) {
-        stream.recent.erase(stream.recent.begin(), stream.recent.end() - policy.keep());
-        stream.state = primed_state(model, stream.recent);
-        ++stream.rebuilds;
-      }
-      stream.recent.push_back(stream.pending);
-    }
+    prepare_step(model, stream, policy);
     const Tensor id = Tensor::from_vector<int64_t>({stream.pending}, {1});
     Tensor logits = stepper ? stepper->step(id, stream.state) : model.step(id, stream.state);
     const int64_t next = sample(logits, opt, stream.generator)[0];

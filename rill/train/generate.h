@@ -39,10 +39,26 @@ struct Stream {
 };
 
 // Starts a stream of one sequence: all prompt tokens but the last go through the parallel
-// (chunkwise) forward, which leaves the state; the last one waits in `pending`. A prompt longer
-// than the policy's context keeps only what the policy allows.
+// (chunkwise) forward, which leaves the state; the last one waits in `pending`. Equal to a fresh
+// stream whose pending token is prompt[0], extended by the rest (below).
 Stream start_stream(SequenceModel& model, const std::vector<int64_t>& prompt, uint64_t seed,
                     const ContextPolicy& policy = {});
+
+// Appends tokens to a stream without sampling (a prompt for the next turn, or chunked prefill):
+// `pending` and all new tokens but the last go through the parallel forward, and the last becomes
+// pending. The state then depends only on the tokens the stream has read, not on how they were
+// cut: extending by A then B equals extending by A+B, equals start_stream on the whole history,
+// and equals stepping the tokens one by one as continue_stream does, rebuilds included (the
+// policy's rebuilds fall at fixed token counts; a history longer than the context is read only
+// from the last rebuild on, so reading it costs at most C tokens). Empty `tokens` do nothing.
+void extend_stream(SequenceModel& model, Stream& stream, const std::vector<int64_t>& tokens,
+                   const ContextPolicy& policy = {});
+
+// Before `pending` goes through a step: rebuilds the state from the recent tokens when the policy
+// says so (returning true: stream.state is then the rebuilt one, whatever it held), and records
+// `pending` among the recent tokens. continue_stream calls it for every token; a caller that
+// steps streams itself (a batch of them) calls it too.
+bool prepare_step(SequenceModel& model, Stream& stream, const ContextPolicy& policy);
 
 // Feeds `pending` with step(), samples the next token, makes it pending, and repeats n times.
 // on_token sees each new token as soon as it is sampled (for streaming output). With a stepper
