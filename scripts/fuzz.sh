@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the safetensors parser fuzzer with clang (libFuzzer + ASan + UBSan) and runs it for
-# SECONDS (default 20) from a small seed corpus. Usage: scripts/fuzz.sh [SECONDS]
+# Builds the fuzzers with clang (libFuzzer + ASan + UBSan): the safetensors parser and the
+# request parser of `rill serve`, and runs each for SECONDS (default 20) from a small seed
+# corpus. Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
@@ -22,3 +23,15 @@ seed half '{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"I
 seed overlap '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}'
 "$out/fuzz_safetensors" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
   "$out/corpus" 2>&1 | tail -n 5
+
+# The request parser: the first byte picks the endpoint (0 completions, 1 new session,
+# 2 continue, 3 a session id), the rest is the body.
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I. fuzz/fuzz_requests.cpp rill/serve/requests.cpp -lfmt -o "$out/fuzz_requests"
+mkdir -p "$out/requests"
+printf '\000{"prompt": "hi", "max_tokens": 3, "temperature": 0.5, "stop": ["x"], "n": 1}' > "$out/requests/completion"
+printf '\001{"prompt": "hi", "seed": 4}' > "$out/requests/session"
+printf '\002{"prompt": "a", "max_tokens": 0, "top_p": 0.9, "top_k": 3, "stream": false}' > "$out/requests/continue"
+printf '\003s-1_A' > "$out/requests/id"
+"$out/fuzz_requests" -max_total_time="$seconds" -max_len=512 -print_final_stats=1 \
+  "$out/requests" 2>&1 | tail -n 5

@@ -11,6 +11,8 @@ PACKAGES=(
   libopenblas-openmp-dev libdnnl-dev libc6-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev
   clang libclang-rt-14-dev clang-format
+  libcpp-httplib-dev pybind11-dev python3-dev python3-numpy python3-pytest
+  chromium-headless-shell
 )
 PACKAGES+=("$@")
 

@@ -16,6 +16,8 @@
 //   rill rl --config FILE [--resume]      train an agent with memory (A2C or PPO) on an
 //                                          environment; --list-envs names the environments
 //   rill rl-sweep SWEEP.json               every model x environment x seed: one table, one plot
+//   rill serve --checkpoint FILE [--port N] an HTTP server (tools/serve_commands.cpp)
+//   rill bench-serve --port N               load for it
 // The progress bar and the Ctrl-C handler live here; the library reports through callbacks.
 #include <omp.h>
 
@@ -42,6 +44,7 @@
 #include "rill/train/tmaze_table.h"
 #include "rill/train/trainer.h"
 #include "tools/progress.h"
+#include "tools/serve_commands.h"
 
 using namespace rill;
 using nlohmann::json;
@@ -297,7 +300,9 @@ int run(int argc, char** argv) {
   sweep_cmd->add_option("--time-limit", time_limit, "override every run's time limit (s)");
   sweep_cmd->add_option("--seeds", sweep_seeds, "override the seeds, e.g. 1,2,3");
 
+  auto serve_cmds = tools::add_serve_commands(app);
   CLI11_PARSE(app, argc, argv);
+  if (const int rc = serve_cmds->run_if_parsed(); rc >= 0) return rc;
 
   if (data_cmd->parsed()) {
     if (list) {
