@@ -15,10 +15,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_prompt_bytes = 64;
   try {
     switch (data[0] % 4) {
-      case 0: rill::serve::parse_completion_request(body, limits); break;
-      case 1: rill::serve::parse_create_session_request(body, limits); break;
-      case 2: rill::serve::parse_continue_request(body, limits); break;
-      default: rill::serve::check_session_id(body); break;
+      case 0:
+        rill::serve::parse_completion_request(body, limits);
+        break;
+      case 1:
+        rill::serve::parse_create_session_request(body, limits);
+        break;
+      case 2:
+        rill::serve::parse_continue_request(body, limits);
+        break;
+      default:
+        rill::serve::check_session_id(body);
+        break;
     }
   } catch (const rill::serve::ApiError& e) {
     if (e.status < 400 || e.status > 499) std::abort();

@@ -144,10 +144,12 @@ TEST(ServeDurability, KillNineUnderLoadLosesNoSession) {
   }
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  std::printf("kill -9 at 5 moments: %zu sessions, %lld checks after restarts, %lld sessions lost, %lld tokens of "
-              "completed requests lost, %lld tokens of requests in flight kept\n",
-              told.saved.size(), (long long)checked, (long long)lost_sessions, (long long)lost_tokens,
-              (long long)in_flight_tokens);
+  std::printf(
+      "kill -9 at 5 moments: %zu sessions, %lld checks after restarts, %lld sessions lost, %lld "
+      "tokens of "
+      "completed requests lost, %lld tokens of requests in flight kept\n",
+      told.saved.size(), (long long)checked, (long long)lost_sessions, (long long)lost_tokens,
+      (long long)in_flight_tokens);
   EXPECT_GT(told.saved.size(), 5u);
   EXPECT_EQ(lost_sessions, 0);
   EXPECT_EQ(lost_tokens, 0);

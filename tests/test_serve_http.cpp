@@ -108,10 +108,9 @@ TEST(ServeHttp, CompletionsHaveOpenAIsShapeAndReusePrefixesExactly) {
   TestServer server(f.options());
   auto c = server.client();
   const std::string history = "one then two.\ntwo then three.\nthree then";
-  const json r = post(c, "/v1/completions",
-                      {{"model", "anything"}, {"prompt", history}, {"max_tokens", 12},
-                       {"temperature", 0}},
-                      200);
+  const json r = post(
+      c, "/v1/completions",
+      {{"model", "anything"}, {"prompt", history}, {"max_tokens", 12}, {"temperature", 0}}, 200);
   EXPECT_EQ(r["object"], "text_completion");
   EXPECT_EQ(r["choices"][0]["index"], 0);
   EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
@@ -121,30 +120,29 @@ TEST(ServeHttp, CompletionsHaveOpenAIsShapeAndReusePrefixesExactly) {
   EXPECT_EQ(reply.size(), 12u);
   // The next turn re-sends the conversation: only the new part is read.
   const std::string turn2 = history + reply + "\nfive then";
-  const json reused = post(c, "/v1/completions",
-                           {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0}}, 200);
+  const json reused =
+      post(c, "/v1/completions", {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0}}, 200);
   EXPECT_EQ(reused["usage"]["prompt_tokens_reused"], int64_t((history + reply).size()));
-  const json reread =
-      post(c, "/v1/completions",
-           {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0}, {"reuse_prefix", false}},
-           200);
+  const json reread = post(
+      c, "/v1/completions",
+      {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0}, {"reuse_prefix", false}}, 200);
   EXPECT_EQ(reread["usage"]["prompt_tokens_reused"], 0);
   EXPECT_EQ(reused["choices"][0]["text"], reread["choices"][0]["text"]);
   const json stats = get(c, "/v1/stats");
   EXPECT_EQ(stats["prefix_cache"]["lookups"], 2);  // reuse_prefix false does not look
   EXPECT_EQ(stats["prefix_cache"]["hits"], 1);
   // Streamed: chunks of the same shape, the finish reason last, then [DONE] (not an event).
-  Events ev = post_events(server.port(), "/v1/completions",
-                          {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0},
-                           {"stream", true}});
+  Events ev =
+      post_events(server.port(), "/v1/completions",
+                  {{"prompt", turn2}, {"max_tokens", 16}, {"temperature", 0}, {"stream", true}});
   ASSERT_EQ(ev.status, 200);
   EXPECT_EQ(ev.text(), reused["choices"][0]["text"].get<std::string>());
   EXPECT_EQ(ev.events.back()["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(ev.events.back()["object"], "text_completion");
   // A stop text ends the completion before it.
-  const json stopped = post(
-      c, "/v1/completions",
-      {{"prompt", history}, {"max_tokens", 40}, {"temperature", 0}, {"stop", "n"}}, 200);
+  const json stopped =
+      post(c, "/v1/completions",
+           {{"prompt", history}, {"max_tokens", 40}, {"temperature", 0}, {"stop", "n"}}, 200);
   EXPECT_EQ(stopped["choices"][0]["finish_reason"], "stop") << stopped.dump();
   EXPECT_EQ(stopped["choices"][0]["text"].get<std::string>().find('n'), std::string::npos);
   EXPECT_LT(stopped["usage"]["completion_tokens"].get<int64_t>(), 40);
@@ -157,7 +155,8 @@ TEST(ServeHttp, ConcurrentStreamsShareBatchedSteps) {
   TestServer server(f.options());
   auto c = server.client();
   std::vector<std::string> ids;
-  for (int i = 0; i < 8; ++i) ids.push_back(post(c, "/v1/sessions", {{"prompt", "one"}}, 201)["id"]);
+  for (int i = 0; i < 8; ++i)
+    ids.push_back(post(c, "/v1/sessions", {{"prompt", "one"}}, 201)["id"]);
   std::vector<std::thread> threads;
   std::vector<Events> results(ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
@@ -191,9 +190,9 @@ TEST(ServeHttp, BadRequestsGetA4xxJsonErrorNamingTheProblem) {
   };
   expect(c.Post("/v1/completions", "{not json", "application/json"), 400, "not valid JSON");
   expect(c.Post("/v1/completions", R"({"prompt": 1})", "application/json"), 400, "prompt");
-  expect(c.Post("/v1/completions", json{{"prompt", std::string(101, 'a')}}.dump(),
-                "application/json"),
-         413, "at most 100");
+  expect(
+      c.Post("/v1/completions", json{{"prompt", std::string(101, 'a')}}.dump(), "application/json"),
+      413, "at most 100");
   expect(c.Post("/v1/sessions/nope/continue", "{}", "application/json"), 404, "no session nope");
   expect(c.Get("/v1/sessions/nope/state"), 404, "no session nope");
   expect(c.Delete("/v1/sessions/nope"), 404, "no session nope");
@@ -210,39 +209,40 @@ TEST(ServeHttp, BadRequestsGetA4xxJsonErrorNamingTheProblem) {
            400, "another model");
   }
   const json s1 = post(c, "/v1/sessions", json::object(), 201);
-  expect(c.Post("/v1/sessions/" + s1["id"].get<std::string>() + "/continue",
-                R"({"max_tokens": 3})", "application/json"),
+  expect(c.Post("/v1/sessions/" + s1["id"].get<std::string>() + "/continue", R"({"max_tokens": 3})",
+                "application/json"),
          400, "give a prompt");
   expect(c.Post("/v1/sessions/" + s1["id"].get<std::string>() + "/continue",
                 R"({"max_tokens": 3, "tempreature": 1})", "application/json"),
          400, "unknown key");
   post(c, "/v1/sessions", json::object(), 201);
   expect(c.Post("/v1/sessions", "{}", "application/json"), 429, "too many sessions");
-  // A session in use by a streaming request refuses a second one; a client that hangs up ends
-  // its request, and the session keeps what was generated.
+  // A session in use by a streaming request refuses a second one (GET does not take it).
   const std::string id = s1["id"];
-  std::atomic<bool> streaming{false};
-  Events hung_up;
   std::thread long_one([&] {
-    hung_up = post_events(server.port(), "/v1/sessions/" + id + "/continue",
-                          {{"prompt", "one"}, {"max_tokens", 4000}}, 3);
+    post_events(server.port(), "/v1/sessions/" + id + "/continue",
+                {{"prompt", "one"}, {"max_tokens", 4000}});
   });
-  bool busy = false;
-  for (int i = 0; i < 2000 && !busy; ++i) {
-    auto r = c.Post("/v1/sessions/" + id + "/continue", R"({"max_tokens": 1})", "application/json");
-    busy = r && r->status == 409;
-  }
+  bool seen_busy = false;
+  for (int i = 0; i < 2000 && !seen_busy; ++i) seen_busy = get(c, "/v1/sessions/" + id)["busy"];
+  ASSERT_TRUE(seen_busy);
+  expect(c.Post("/v1/sessions/" + id + "/continue", R"({"max_tokens": 1})", "application/json"),
+         409, "in use");
   long_one.join();
-  EXPECT_TRUE(busy);
+  // A client that hangs up ends its request; the session keeps what was generated until then.
+  const int64_t before = get(c, "/v1/sessions/" + id)["tokens"];
+  Events hung_up =
+      post_events(server.port(), "/v1/sessions/" + id + "/continue", {{"max_tokens", 4000}}, 3);
   EXPECT_EQ(hung_up.events.size(), 3u);
-  int64_t kept = 0;
-  for (int i = 0; i < 200 && kept == 0; ++i) {  // the request ends once the server notices
-    const json s = get(c, "/v1/sessions/" + id);
-    if (!s["busy"].get<bool>()) kept = s["tokens"];
+  json after;
+  for (int i = 0; i < 500; ++i) {  // the request ends once the server notices
+    after = get(c, "/v1/sessions/" + id);
+    if (!after["busy"].get<bool>()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_GT(kept, 3);
-  EXPECT_LT(kept, 4003);
+  EXPECT_FALSE(after["busy"].get<bool>());
+  EXPECT_GE(after["tokens"].get<int64_t>(), before + 3);
+  EXPECT_LT(after["tokens"].get<int64_t>(), before + 4000);
   // The server is still serving.
   EXPECT_EQ(get(c, "/v1/stats")["sessions"], 2);
 }

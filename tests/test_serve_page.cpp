@@ -49,16 +49,17 @@ TEST(ServePage, StreamsTextIntoThePageInHeadlessChromium) {
   o.data_dir = dir / "data";
   o.sessions_dir = dir / "sessions";
   TestServer server(o);
-  const std::string url = fmt::format(
-      "http://127.0.0.1:{}/?prompt=one%20then%20two.%0Atwo%20then&autorun=1&tokens=120",
-      server.port());
+  const std::string url =
+      fmt::format("http://127.0.0.1:{}/?prompt=one%20then%20two.%0Atwo%20then&autorun=1&tokens=120",
+                  server.port());
   const std::string dom = chromium("--dump-dom", url);
   ASSERT_NE(dom.find("<title>rill</title>"), std::string::npos) << dom.substr(0, 2000);
   EXPECT_NE(dom.find("data-done=\"1\""), std::string::npos) << "the stream never finished:\n"
-                                                             << dom.substr(0, 4000);
+                                                            << dom.substr(0, 4000);
   // The prompt, then the reply that streamed in after it.
   std::smatch m;
-  const std::regex reply(R"re(<span class="prompt">one then two\.\ntwo then</span><span class="reply">([^<]*)</span>)re");
+  const std::regex reply(
+      R"re(<span class="prompt">one then two\.\ntwo then</span><span class="reply">([^<]*)</span>)re");
   ASSERT_TRUE(std::regex_search(dom, m, reply)) << dom.substr(0, 4000);
   EXPECT_GE(m[1].str().size(), 60u) << m[1].str();  // 120 byte tokens, HTML-escaped or not
   EXPECT_NE(dom.find("tokens/s"), std::string::npos);

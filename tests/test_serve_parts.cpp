@@ -22,18 +22,18 @@ using nlohmann::json;
 namespace {
 
 std::shared_ptr<SequenceModel> tiny_model(const std::string& dtype, const json& mixer) {
-  auto m = make_model({{"d_model", 32},
-                       {"n_layers", 2},
-                       {"mlp_hidden", 64},
-                       {"dtype", dtype},
-                       {"mixers", {mixer}}},
-                      {256, 0, 256}, 3);
+  auto m = make_model(
+      {{"d_model", 32}, {"n_layers", 2}, {"mlp_hidden", 64}, {"dtype", dtype}, {"mixers", {mixer}}},
+      {256, 0, 256}, 3);
   m->eval();
   return m;
 }
 
-const json kLinear = {{"type", "linear_attention"}, {"heads", 2},     {"chunk", 8},
-                      {"decay", "input"},           {"local", "shift"}};
+const json kLinear = {{"type", "linear_attention"},
+                      {"heads", 2},
+                      {"chunk", 8},
+                      {"decay", "input"},
+                      {"local", "shift"}};
 const json kSoftmax = {{"type", "softmax_attention"}, {"heads", 2}};
 
 std::vector<int64_t> tokens(int64_t n, int64_t salt) {
@@ -73,8 +73,8 @@ TEST(ServeParts, ExtendingAStreamIsExactInAnyChunks) {
     }
     EXPECT_TRUE(all_close(next_logits(*m, stepped), next_logits(*m, whole))) << "context " << c;
     for (std::vector<int64_t> cuts : {std::vector<int64_t>{1, 2, 3}, {7, 30}, {20, 21, 50}, {60}}) {
-      Stream pieces = start_stream(*m, std::vector<int64_t>(all.begin(), all.begin() + cuts[0]), 1,
-                                   policy);
+      Stream pieces =
+          start_stream(*m, std::vector<int64_t>(all.begin(), all.begin() + cuts[0]), 1, policy);
       cuts.push_back(int64_t(all.size()));
       for (size_t k = 0; k + 1 < cuts.size(); ++k)
         extend_stream(*m, pieces,
@@ -98,7 +98,7 @@ TEST(ServeParts, BatchedStreamsEqualStreamsSteppedAlone) {
     SamplerOptions opt;
     opt.temperature = 0.9;
     const int n = 7;
-    const std::vector<int64_t> lengths = {5, 40, 12, 3, 30, 9, 25};   // tokens to generate
+    const std::vector<int64_t> lengths = {5, 40, 12, 3, 30, 9, 25};  // tokens to generate
     const std::vector<int64_t> joins = {0, 0, 2, 3, 3, 4, 4};  // the step each joins at: all 7 at 4
     std::vector<Stream> alone, together;
     std::vector<std::vector<int64_t>> want(n), got(n);
@@ -159,7 +159,7 @@ TEST(ServeParts, PrefixCacheFindsTheLongestPrefixAndStaysBounded) {
   std::vector<int64_t> ax = a;
   ax.push_back(9);
   EXPECT_EQ(cache.lookup(ax)->matched, int64_t(a.size()));
-  EXPECT_FALSE(cache.lookup(tokens(20, 5)));  // another start
+  EXPECT_FALSE(cache.lookup(tokens(20, 5)));             // another start
   EXPECT_FALSE(cache.lookup({a.begin(), a.end() - 1}));  // shorter than every key
   PrefixCacheStats st = cache.stats();
   EXPECT_EQ(st.lookups, 6);
@@ -221,8 +221,8 @@ TEST(ServeParts, SessionsAreDurableEvictedToDiskAndReadBack) {
     again.release(s, SessionStore::Outcome::unchanged);
   }
   auto sc = again.acquire(c);
-  EXPECT_TRUE(all_close(next_logits(*m, sc->stream),
-                        next_logits(*m, start_stream(*m, tokens(4, 2), 2))));
+  EXPECT_TRUE(
+      all_close(next_logits(*m, sc->stream), next_logits(*m, start_stream(*m, tokens(4, 2), 2))));
   again.release(sc, SessionStore::Outcome::unchanged);
   again.remove(b);
   EXPECT_FALSE(std::filesystem::exists(again.path_of(b)));
@@ -293,8 +293,9 @@ TEST(ServeParts, RequestParserRefusesBadBodiesWithTheirStatus) {
   EXPECT_EQ(cont(R"({"max_tokenz": 3})"), 400);
   EXPECT_EQ(cont(""), 0);
   EXPECT_EQ(parse_continue_request("", limits).gen.max_tokens, 64);
-  EXPECT_EQ(status_of([&] { parse_create_session_request(R"({"prompt": "x", "oops": 1})", limits); }),
-            400);
+  EXPECT_EQ(
+      status_of([&] { parse_create_session_request(R"({"prompt": "x", "oops": 1})", limits); }),
+      400);
   EXPECT_EQ(status_of([] { check_session_id("../etc"); }), 400);
   EXPECT_EQ(status_of([] { check_session_id(std::string(65, 'a')); }), 400);
   EXPECT_EQ(status_of([] { check_session_id("s-1_A"); }), 0);

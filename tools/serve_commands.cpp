@@ -24,8 +24,7 @@ std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> out;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ','))
-    try {
+  while (std::getline(ss, item, ',')) try {
       size_t used = 0;
       out.push_back(std::stoll(item, &used));
       RILL_CHECK(used == item.size(), "");
@@ -52,14 +51,16 @@ class Commands : public ServeCommands {
         ->capture_default_str();
     serve_->add_option("--max-sessions", so_.max_sessions, "sessions kept (more: 429)")
         ->capture_default_str();
-    serve_->add_option("--memory-cap-mb", so_.memory_cap_mb,
-                       "resident session states beyond this go to disk")
+    serve_
+        ->add_option("--memory-cap-mb", so_.memory_cap_mb,
+                     "resident session states beyond this go to disk")
         ->capture_default_str();
     serve_->add_option("--cache-entries", so_.cache_entries, "prefix cache entries")
         ->capture_default_str();
     serve_->add_option("--cache-mb", so_.cache_mb, "prefix cache bytes")->capture_default_str();
-    serve_->add_option("--prefill-chunk", so_.prefill_chunk,
-                       "prompt tokens read between two decoding steps")
+    serve_
+        ->add_option("--prefill-chunk", so_.prefill_chunk,
+                     "prompt tokens read between two decoding steps")
         ->capture_default_str();
     serve_->add_option("--max-batch", so_.max_batch, "streams generating at once")
         ->capture_default_str();
@@ -67,10 +68,15 @@ class Commands : public ServeCommands {
         ->capture_default_str();
     serve_->add_option("--max-tokens", so_.limits.max_tokens, "tokens generated per request")
         ->capture_default_str();
-    serve_->add_option("--http-threads", so_.http_threads,
-                       "request threads (each streaming request holds one)")
+    serve_
+        ->add_option("--http-threads", so_.http_threads,
+                     "request threads (each streaming request holds one)")
         ->capture_default_str();
-    serve_->add_option("--threads", so_.threads, "compute threads (0: all cores)")
+    serve_->add_option("--threads", so_.threads, "threads reading prompts (0: all cores)")
+        ->capture_default_str();
+    serve_
+        ->add_option("--step-threads", so_.step_threads,
+                     "threads of a decoding step (1 is fastest on small machines)")
         ->capture_default_str();
 
     bench_ = app.add_subcommand("bench-serve",
@@ -168,11 +174,13 @@ class Commands : public ServeCommands {
         const serve::LoadReport r = serve::run_load(lo_);
         int64_t lo = INT64_MAX, hi = 0;
         for (const auto& [t, b] : r.rss) lo = std::min(lo, b), hi = std::max(hi, b);
-        fmt::print("{:>8} {:>9} {:>10.0f} {:>9.2f} {:>9.2f} {:>11.1f} {:>10.1f} {:>5.0f}-{:<5.0f} "
-                   "{:>8.0f}%{}\n",
-                   n, r.tokens, r.tokens_per_s, r.p50_ms, r.p99_ms, r.first_p50_ms, r.mean_batch,
-                   r.rss.empty() ? 0.0 : double(lo) / (1 << 20), double(hi) / (1 << 20),
-                   100 * r.prefix_hit_rate, r.failed ? fmt::format("  ({} failed)", r.failed) : "");
+        fmt::print(
+            "{:>8} {:>9} {:>10.0f} {:>9.2f} {:>9.2f} {:>11.1f} {:>10.1f} {:>5.0f}-{:<5.0f} "
+            "{:>8.0f}%{}\n",
+            n, r.tokens, r.tokens_per_s, r.p50_ms, r.p99_ms, r.first_p50_ms, r.mean_batch,
+            r.rss.empty() ? 0.0 : double(lo) / (1 << 20), double(hi) / (1 << 20),
+            100 * r.prefix_hit_rate, r.failed ? fmt::format("  ({} failed)", r.failed) : "");
+        if (r.failed) fmt::print("  first failure: {}\n", r.first_error);
         out.push_back(r.to_json());
       }
     }

@@ -53,9 +53,9 @@ class BatchedStreams {
   ContextPolicy policy_;
   bool batched_;
   std::map<int64_t, std::unique_ptr<ModelStepper>> steppers_;  // by batch size
-  State batch_;                   // every tensor [capacity, ...]
-  std::map<int, Member> members_;  // by handle
-  std::vector<int> slots_;         // [capacity]: the handle in each row, -1 when free
+  State batch_;                                                // every tensor [capacity, ...]
+  std::map<int, Member> members_;                              // by handle
+  std::vector<int> slots_;  // [capacity]: the handle in each row, -1 when free
   int next_handle_ = 0;
   int64_t capacity_ = 0;
 };

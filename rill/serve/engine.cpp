@@ -2,6 +2,8 @@
 // repeat; sleep when there is nothing to do.
 #include "rill/serve/engine.h"
 
+#include <omp.h>
+
 #include "rill/core/error.h"
 
 namespace rill::serve {
@@ -9,9 +11,11 @@ namespace rill::serve {
 Engine::Engine(SequenceModel& model, WeightFormat format, ContextPolicy policy,
                EngineOptions options)
     : model_(model), policy_(policy), opt_(options), batch_(model, format, policy) {
-  RILL_CHECK(opt_.prefill_chunk > 0 && opt_.max_batch > 0,
-             "[serve] the prefill chunk ({}) and the batch ({}) must be positive",
-             opt_.prefill_chunk, opt_.max_batch);
+  RILL_CHECK(opt_.prefill_chunk > 0 && opt_.max_batch > 0 && opt_.step_threads > 0 &&
+                 opt_.prefill_threads >= 0,
+             "[serve] the prefill chunk ({}), the batch ({}) and the step threads ({}) must be "
+             "positive",
+             opt_.prefill_chunk, opt_.max_batch, opt_.step_threads);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -50,6 +54,8 @@ void Engine::finish(const std::shared_ptr<Job>& job, const std::string& reason,
 
 bool Engine::prefill_some() {
   int64_t budget = opt_.prefill_chunk;
+  if (!reading_.empty())
+    omp_set_num_threads(opt_.prefill_threads > 0 ? opt_.prefill_threads : omp_get_num_procs());
   bool did = false;
   while (budget > 0 && !reading_.empty()) {
     std::shared_ptr<Job> job = reading_.front();
@@ -90,6 +96,7 @@ void Engine::decode_step() {
     }
   }
   if (generating_.empty()) return;
+  omp_set_num_threads(opt_.step_threads);
   std::vector<std::pair<int, int64_t>> tokens;
   try {
     tokens = batch_.step();

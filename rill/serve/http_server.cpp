@@ -11,7 +11,7 @@
 // thread until its last event, so the pool is sized for the sessions that stream at once.
 #include <fmt/format.h>
 #include <httplib.h>
-#include <omp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -56,7 +56,11 @@ size_t utf8_complete(const std::string& s) {
   for (int back = 0; back < 4 && i > 0; ++back) {
     const unsigned char c = static_cast<unsigned char>(s[i - 1]);
     if ((c & 0xC0) != 0x80) {  // a lead byte (or ASCII) at i - 1
-      const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+      const size_t len = c < 0x80         ? 1
+                         : (c >> 5) == 6  ? 2
+                         : (c >> 4) == 14 ? 3
+                         : (c >> 3) == 30 ? 4
+                                          : 1;
       return (i - 1) + len <= n ? n : i - 1;
     }
     --i;
@@ -148,16 +152,15 @@ struct Server::Impl {
   std::unique_ptr<Engine> engine;
   httplib::Server http;
   std::atomic<int> bound_port{0};
+  std::atomic<int> listen_socket{-1};
   std::atomic<int64_t> requests{0}, client_errors{0};
   const Clock::time_point started = Clock::now();
 
-  explicit Impl(const ServerOptions& o)
-      : opt(o), cache(o.cache_entries, o.cache_mb << 20) {
+  explicit Impl(const ServerOptions& o) : opt(o), cache(o.cache_entries, o.cache_mb << 20) {
     RILL_CHECK(opt.max_sessions > 0 && opt.memory_cap_mb >= 0 && opt.max_prompt_tokens > 0 &&
                    opt.http_threads > 0,
                "[serve] --max-sessions, --max-prompt-tokens and the thread count must be "
                "positive, the memory cap not negative");
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
     loaded = load_model(opt.checkpoint);
     loaded.model->eval();
     RILL_CHECK(loaded.model->io().vocab > 0,
@@ -169,8 +172,9 @@ struct Server::Impl {
     if (model_name.empty()) model_name = "rill";
     store = std::make_unique<SessionStore>(SessionStoreOptions{
         opt.sessions_dir, loaded.info.weights_sha256, opt.max_sessions, opt.memory_cap_mb << 20});
-    engine = std::make_unique<Engine>(*loaded.model, weight_format_from_name(opt.weights), policy,
-                                      EngineOptions{opt.prefill_chunk, opt.max_batch});
+    engine = std::make_unique<Engine>(
+        *loaded.model, weight_format_from_name(opt.weights), policy,
+        EngineOptions{opt.prefill_chunk, opt.max_batch, opt.threads, opt.step_threads});
     routes();
   }
 
@@ -221,8 +225,8 @@ struct Server::Impl {
 
   // A fresh stream that will read `tokens` (its first token pending, the rest to prefill), or
   // the longest cached prefix of them and the rest.
-  std::pair<Stream, std::vector<int64_t>> stream_for(const std::vector<int64_t>& tokens,
-                                                     bool reuse, int64_t* reused) {
+  std::pair<Stream, std::vector<int64_t>> stream_for(const std::vector<int64_t>& tokens, bool reuse,
+                                                     int64_t* reused) {
     *reused = 0;
     if (reuse)
       if (auto hit = cache.lookup(tokens)) {
@@ -237,8 +241,11 @@ struct Server::Impl {
   }
 
   json session_json(const SessionSummary& s) const {
-    return {{"id", s.id},         {"tokens", s.tokens},     {"state_bytes", s.state_bytes},
-            {"resident", s.resident}, {"busy", s.busy}};
+    return {{"id", s.id},
+            {"tokens", s.tokens},
+            {"state_bytes", s.state_bytes},
+            {"resident", s.resident},
+            {"busy", s.busy}};
   }
 
   json stats_json() const {
@@ -325,6 +332,7 @@ struct Server::Impl {
     const std::string id = req.matches[1];
     const ContinueRequest r = parse_continue_request(req.body, opt.limits);
     std::vector<int64_t> tokens = encode(r.prompt);
+    const int64_t prompt_tokens = int64_t(tokens.size());
     std::shared_ptr<Session> s = store->acquire(id);
     std::shared_ptr<Run> run;
     try {
@@ -332,7 +340,6 @@ struct Server::Impl {
         if (tokens.empty()) throw ApiError(400, "the session has read nothing yet: give a prompt");
         s->stream.pending = tokens.front();
         tokens.erase(tokens.begin());
-        ++s->tokens;
       }
       if (r.gen.seed) s->stream.generator = Generator(*r.gen.seed);
       run = start(&s->stream, tokens, r.gen);
@@ -340,7 +347,6 @@ struct Server::Impl {
       store->release(s, SessionStore::Outcome::discarded);
       throw;
     }
-    const int64_t prompt_tokens = int64_t(tokens.size());
     auto finished = [this, s, run, prompt_tokens](bool* saved) {
       *saved = finish_session(s, *run, prompt_tokens);
       std::lock_guard<std::mutex> lock(run->mu);
@@ -417,7 +423,8 @@ struct Server::Impl {
     if (!f) throw ApiError(404, fmt::format("no session {}", id));
     std::stringstream ss;
     ss << f.rdbuf();
-    res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}.safetensors\"", id));
+    res.set_header("Content-Disposition",
+                   fmt::format("attachment; filename=\"{}.safetensors\"", id));
     res.set_content(ss.str(), "application/octet-stream");
   }
 
@@ -425,9 +432,9 @@ struct Server::Impl {
     const std::string id = req.matches[1];
     check_session_id(id);
     // Parsed from a temporary beside the sessions ("*.tmp.*": removed at start if left over).
-    const std::string tmp =
-        (std::filesystem::path(opt.sessions_dir) / fmt::format(".upload.{}.tmp.{:x}", id, random_seed()))
-            .string();
+    const std::string tmp = (std::filesystem::path(opt.sessions_dir) /
+                             fmt::format(".upload.{}.tmp.{:x}", id, random_seed()))
+                                .string();
     {
       std::ofstream f(tmp, std::ios::binary);
       f.write(req.body.data(), std::streamsize(req.body.size()));
@@ -446,8 +453,8 @@ struct Server::Impl {
     const State fresh = loaded.model->init_state(1);
     bool same = fresh.tensors().size() == stream.state.tensors().size();
     for (const auto& [name, t] : fresh.tensors())
-      same = same && stream.state.has(name) && (!loaded.model->info(0).constant_state ||
-                                                stream.state.get(name).shape() == t.shape());
+      same = same && stream.state.has(name) &&
+             (!loaded.model->info(0).constant_state || stream.state.get(name).shape() == t.shape());
     if (!same || stream.pending >= loaded.model->io().vocab)
       throw ApiError(400, "the state does not fit the model served (other tensors or shapes)");
     store->create(std::move(stream), tokens, id);
@@ -468,9 +475,9 @@ struct Server::Impl {
     auto run = start(stream.get(), std::move(rest), r.gen,
                      [this, tokens](const Stream& st) { cache.insert(tokens, st); });
     const std::string cid = fmt::format("cmpl-{:016x}", random_seed());
-    const int64_t created =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
     const int64_t n_prompt = int64_t(tokens.size());
     // After generation the stream has read the prompt and the completion: cache that too, so
     // that the next turn of a conversation (prompt + completion + more) reads only the more.
@@ -489,12 +496,13 @@ struct Server::Impl {
                   {"prompt_tokens_reused", reused}};
     };
     auto chunk = [this, cid, created](const std::string& text, const json& finish) {
-      return json{{"id", cid},
-                  {"object", "text_completion"},
-                  {"created", created},
-                  {"model", model_name},
-                  {"choices",
-                   {{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
+      return json{
+          {"id", cid},
+          {"object", "text_completion"},
+          {"created", created},
+          {"model", model_name},
+          {"choices",
+           {{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
     };
     if (!r.gen.stream) {
       run->wait_done();
@@ -594,18 +602,27 @@ struct Server::Impl {
                                                                  : "the request was refused")),
             "application/json");
     });
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                  std::exception_ptr ep) {
-      std::string what = "unknown error";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      send_error(res, 500, what);
-    });
+    http.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown error";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          send_error(res, 500, what);
+        });
     http.set_payload_max_length(size_t(64) << 20);
+    // A client that reads slowly (a loaded machine) is not cut off after httplib's 5 s.
+    http.set_write_timeout(std::chrono::seconds(60));
+    // The library listens with a backlog of 5 (compiled into Debian's build): hundreds of
+    // clients connecting at once overflow it and see their connections reset. Keep the
+    // listening socket, so that listen() can raise the backlog once bound.
+    http.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_socket = sock;
+    });
     const int threads = opt.http_threads;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   }
@@ -628,10 +645,11 @@ Server::Server(const ServerOptions& options) : impl_(std::make_unique<Impl>(opti
 Server::~Server() { stop(); }
 
 bool Server::listen() {
-  const int port = impl_->opt.port == 0 ? impl_->http.bind_to_any_port(impl_->opt.host)
-                                        : (impl_->http.bind_to_port(impl_->opt.host, impl_->opt.port)
-                                               ? impl_->opt.port
-                                               : -1);
+  const int port =
+      impl_->opt.port == 0
+          ? impl_->http.bind_to_any_port(impl_->opt.host)
+          : (impl_->http.bind_to_port(impl_->opt.host, impl_->opt.port) ? impl_->opt.port : -1);
+  if (port >= 0 && impl_->listen_socket >= 0) ::listen(impl_->listen_socket, SOMAXCONN);
   impl_->bound_port = port;
   if (port < 0) return false;
   return impl_->http.listen_after_bind();

@@ -44,11 +44,10 @@ json get_json(httplib::Client& cli, const std::string& path) {
 }
 
 // Posts `body` to `path` and calls on_event(json) for every server-sent event; false when the
-// request failed. stop_at: give up (closing the stream) once this moment has passed.
-bool post_events(const std::string& host, int port, const std::string& path, const json& body,
+// request failed. stop_at: give up (closing the stream) once this moment has passed. One
+// connection per session (create, stream, delete): the server holds a thread per connection.
+bool post_events(httplib::Client& cli, const std::string& path, const json& body,
                  const std::function<void(const json&)>& on_event, Clock::time_point stop_at) {
-  httplib::Client cli(host, port);
-  cli.set_read_timeout(std::chrono::seconds(600));
   httplib::Request req;
   req.method = "POST";
   req.path = path;
@@ -79,8 +78,8 @@ LoadReport run_load(const LoadOptions& opt) {
   httplib::Client control(opt.host, opt.port);
   const json before = get_json(control, "/v1/stats");
   const Clock::time_point t0 = Clock::now();
-  const Clock::time_point stop_at =
-      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.max_seconds));
+  const Clock::time_point stop_at = t0 + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(opt.max_seconds));
   LoadReport rep;
   rep.sessions = opt.sessions;
   std::mutex mu;
@@ -92,7 +91,8 @@ LoadReport run_load(const LoadOptions& opt) {
     while (running) {
       if (auto r = cli.Get("/v1/stats"); r && r->status == 200) {
         std::lock_guard<std::mutex> lock(mu);
-        rep.rss.emplace_back(seconds_since(t0), json::parse(r->body).value("rss_bytes", int64_t(0)));
+        rep.rss.emplace_back(seconds_since(t0),
+                             json::parse(r->body).value("rss_bytes", int64_t(0)));
       }
       for (double w = 0; w < opt.rss_every_s && running; w += 0.05)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -102,10 +102,17 @@ LoadReport run_load(const LoadOptions& opt) {
   for (int64_t i = 0; i < opt.sessions; ++i)
     clients.emplace_back([&, i] {
       httplib::Client cli(opt.host, opt.port);
+      cli.set_read_timeout(std::chrono::seconds(600));  // 2 cores shared by server and clients
+      cli.set_write_timeout(std::chrono::seconds(60));
       auto r = cli.Post("/v1/sessions", json{{"prompt", opt.prompt}, {"seed", i}}.dump(),
                         "application/json");
       if (!r || r->status != 201) {
         ++failed;
+        std::lock_guard<std::mutex> lock(mu);
+        if (rep.first_error.empty())
+          rep.first_error =
+              fmt::format("creating a session, {:.1f} s into the run: {}", seconds_since(t0),
+                          r ? r->body : httplib::to_string(r.error()));
         return;
       }
       const std::string id = json::parse(r->body).at("id");
@@ -115,7 +122,7 @@ LoadReport run_load(const LoadOptions& opt) {
       const Clock::time_point start = last;
       int64_t n = 0;
       const bool ok = post_events(
-          opt.host, opt.port, "/v1/sessions/" + id + "/continue",
+          cli, "/v1/sessions/" + id + "/continue",
           {{"max_tokens", opt.tokens}, {"temperature", opt.temperature}, {"stream", true}},
           [&](const json& ev) {
             const Clock::time_point now = Clock::now();
@@ -130,7 +137,11 @@ LoadReport run_load(const LoadOptions& opt) {
             }
           },
           stop_at);
-      if (!ok && n == 0) ++failed;
+      if (!ok && n == 0) {
+        ++failed;
+        std::lock_guard<std::mutex> lock(mu);
+        if (rep.first_error.empty()) rep.first_error = "a stream ended without its last event";
+      }
       tokens += n;
       std::lock_guard<std::mutex> lock(mu);
       gaps.insert(gaps.end(), my_gaps.begin(), my_gaps.end());
@@ -164,12 +175,18 @@ LoadReport run_load(const LoadOptions& opt) {
 json LoadReport::to_json() const {
   json r = json::array();
   for (const auto& [t, b] : rss) r.push_back({t, b});
-  return {{"sessions", sessions},         {"tokens", tokens},
-          {"failed", failed},             {"seconds", seconds},
-          {"tokens_per_s", tokens_per_s}, {"p50_ms", p50_ms},
-          {"p99_ms", p99_ms},             {"first_token_p50_ms", first_p50_ms},
-          {"first_token_p99_ms", first_p99_ms}, {"prefix_hit_rate", prefix_hit_rate},
-          {"mean_batch", mean_batch},     {"rss", r}};
+  return {{"sessions", sessions},
+          {"tokens", tokens},
+          {"failed", failed},
+          {"seconds", seconds},
+          {"tokens_per_s", tokens_per_s},
+          {"p50_ms", p50_ms},
+          {"p99_ms", p99_ms},
+          {"first_token_p50_ms", first_p50_ms},
+          {"first_token_p99_ms", first_p99_ms},
+          {"prefix_hit_rate", prefix_hit_rate},
+          {"mean_batch", mean_batch},
+          {"rss", r}};
 }
 
 std::vector<ConversationRow> run_conversation(const ConversationOptions& opt) {

@@ -19,19 +19,20 @@ namespace rill::serve {
 struct LoadOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  int64_t sessions = 8;           // concurrent streams
-  int64_t tokens = 256;           // per stream
+  int64_t sessions = 8;  // concurrent streams
+  int64_t tokens = 256;  // per stream
   std::string prompt = "In the beginning";
-  double max_seconds = 300;       // the whole run stops (closing its streams) after this
-  double rss_every_s = 1.0;       // server RSS sample period
+  double max_seconds = 300;  // the whole run stops (closing its streams) after this
+  double rss_every_s = 1.0;  // server RSS sample period
   double temperature = 1.0;
 };
 
 struct LoadReport {
   int64_t sessions = 0, tokens = 0, failed = 0;
+  std::string first_error;  // of the failed sessions, the first
   double seconds = 0, tokens_per_s = 0;
-  double p50_ms = 0, p99_ms = 0;              // between tokens of one stream
-  double first_p50_ms = 0, first_p99_ms = 0;  // request to first token
+  double p50_ms = 0, p99_ms = 0;                // between tokens of one stream
+  double first_p50_ms = 0, first_p99_ms = 0;    // request to first token
   std::vector<std::pair<double, int64_t>> rss;  // (seconds, bytes)
   double prefix_hit_rate = 0;
   double mean_batch = 0;
@@ -51,7 +52,7 @@ struct ConversationOptions {
 
 struct ConversationRow {
   int64_t history = 0;
-  double reuse_ms = 0, reread_ms = 0;  // median time per turn
+  double reuse_ms = 0, reread_ms = 0;              // median time per turn
   double reuse_first_ms = 0, reread_first_ms = 0;  // turn 1 (nothing cached for it yet)
 };
 

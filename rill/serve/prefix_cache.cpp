@@ -8,9 +8,7 @@ namespace {
 
 constexpr uint64_t kFnvBasis = 1469598103934665603ull, kFnvPrime = 1099511628211ull;
 
-uint64_t mix(uint64_t h, int64_t token) {
-  return (h ^ static_cast<uint64_t>(token)) * kFnvPrime;
-}
+uint64_t mix(uint64_t h, int64_t token) { return (h ^ static_cast<uint64_t>(token)) * kFnvPrime; }
 
 Stream copy_of(const Stream& s) {
   Stream c = s;

@@ -100,7 +100,9 @@ void read_generation(JsonFields& f, Generation& g, const Limits& limits) {
 
 // OpenAI fields rill does not implement: accepted only at their defaults.
 void refuse_unsupported(const json& j) {
-  auto is = [&](const char* k, const json& def) { return !j.contains(k) || j[k].is_null() || j[k] == def; };
+  auto is = [&](const char* k, const json& def) {
+    return !j.contains(k) || j[k].is_null() || j[k] == def;
+  };
   if (!is("n", 1)) throw ApiError(400, "\"n\" must be 1: rill returns one completion per request");
   if (!is("best_of", 1)) throw ApiError(400, "\"best_of\" must be 1");
   if (!is("echo", false)) throw ApiError(400, "\"echo\" is not supported");
@@ -123,7 +125,8 @@ CompletionRequest parse_completion_request(std::string_view body, const Limits& 
     if (r.prompt.empty()) throw ApiError(400, "\"prompt\" is missing or empty");
     read_generation(f, r.gen, limits);
     f.get("reuse_prefix", r.reuse_prefix);
-    return r;  // other keys (model, user, stream_options, ...) are ignored, as OpenAI clients send them
+    return r;  // other keys (model, user, stream_options, ...) are ignored, as OpenAI clients send
+               // them
   });
 }
 
@@ -158,8 +161,7 @@ void check_session_id(std::string_view id) {
   for (char c : id)
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                 c == '_' || c == '-');
-  if (!ok)
-    throw ApiError(400, "a session id is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  if (!ok) throw ApiError(400, "a session id is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
 }
 
 std::string error_json(int status, const std::string& message) {

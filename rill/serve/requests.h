@@ -32,7 +32,8 @@ struct Generation {
   double temperature = 1.0;
   double top_p = 1.0;
   int64_t top_k = 0;
-  std::optional<uint64_t> seed;  // absent: the session's generator goes on (sessions) or a fresh one
+  std::optional<uint64_t>
+      seed;  // absent: the session's generator goes on (sessions) or a fresh one
   bool stream = false;
   std::string stop;  // generation ends once the text produced contains it ("" = never)
 };

@@ -14,20 +14,21 @@ namespace rill::serve {
 
 struct ServerOptions {
   std::string checkpoint;
-  std::string data_dir = "data";     // where a word model's vocabulary is
+  std::string data_dir = "data";  // where a word model's vocabulary is
   std::string host = "127.0.0.1";
-  int port = 8080;                   // 0: any free port (port() says which)
+  int port = 8080;  // 0: any free port (port() says which)
   std::string sessions_dir = "sessions";
-  std::string weights = "f32";       // the step path's weight format
+  std::string weights = "f32";  // the step path's weight format
   int64_t max_sessions = 1024;
-  int64_t memory_cap_mb = 512;       // resident session states beyond it go to disk
-  int64_t cache_entries = 64;        // prefix cache
+  int64_t memory_cap_mb = 512;  // resident session states beyond it go to disk
+  int64_t cache_entries = 64;   // prefix cache
   int64_t cache_mb = 256;
   int64_t prefill_chunk = 512;
   int64_t max_batch = 256;
   int64_t max_prompt_tokens = 65536;
-  int http_threads = 320;            // each streaming request holds one
-  int threads = 0;                   // compute threads (OpenMP); 0: all cores
+  int http_threads = 512;  // each open connection holds one (max_batch streams and more)
+  int threads = 0;         // threads reading prompts (OpenMP); 0: all cores
+  int step_threads = 1;    // threads of a decoding step (engine.h says why one)
   Limits limits;
 };
 

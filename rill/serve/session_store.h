@@ -19,8 +19,8 @@ namespace rill::serve {
 
 struct Session {
   std::string id;
-  Stream stream;         // valid while resident
-  int64_t tokens = 0;    // tokens the session has read and generated
+  Stream stream;       // valid while resident
+  int64_t tokens = 0;  // tokens the session has read and generated
   int64_t state_bytes = 0;
   bool resident = false;  // the stream is in memory
   bool busy = false;      // a request holds it
@@ -34,9 +34,9 @@ struct SessionSummary {
 };
 
 struct SessionStoreOptions {
-  std::string dir;                           // where the sessions' files live
-  std::string weights_sha256;                // of the served model: a file of another is refused
-  int64_t max_sessions = 1024;               // more is a 429
+  std::string dir;              // where the sessions' files live
+  std::string weights_sha256;   // of the served model: a file of another is refused
+  int64_t max_sessions = 1024;  // more is a 429
   int64_t memory_cap_bytes = int64_t(512) << 20;  // resident states beyond it go to disk
 };
 

@@ -14,18 +14,22 @@ namespace rill::testing {
 std::string tiny_lm_checkpoint(const std::string& dir, int64_t steps) {
   prepare_pattern_corpus(dir + "/data");
   TrainConfig c = tiny_lm_run(dir + "/data", dir + "/run",
-                              {{"type", "linear_attention"}, {"heads", 2}, {"chunk", 8},
-                               {"decay", "input"}, {"local", "shift"}});
+                              {{"type", "linear_attention"},
+                               {"heads", 2},
+                               {"chunk", 8},
+                               {"decay", "input"},
+                               {"local", "shift"}});
   c.steps = steps, c.warmup = 10, c.eval_every = steps, c.checkpoint_every = steps;
   train(c, false);
   return dir + "/run/checkpoint.safetensors";
 }
 
-TestServer::TestServer(const serve::ServerOptions& options) : server_([&] {
-  serve::ServerOptions o = options;
-  o.host = "127.0.0.1", o.port = 0;
-  return o;
-}()) {
+TestServer::TestServer(const serve::ServerOptions& options)
+    : server_([&] {
+        serve::ServerOptions o = options;
+        o.host = "127.0.0.1", o.port = 0;
+        return o;
+      }()) {
   thread_ = std::thread([this] { server_.listen(); });
   server_.wait_until_ready();
 }
