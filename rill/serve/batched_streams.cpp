@@ -1,6 +1,8 @@
 // Batched stepping (batched_streams.h): slots in one batched state, resized by powers of two.
 #include "rill/serve/batched_streams.h"
 
+#include <algorithm>
+
 #include "rill/autograd/grad_mode.h"
 #include "rill/ops/index.h"
 
@@ -10,9 +12,21 @@ BatchedStreams::BatchedStreams(SequenceModel& model, WeightFormat format, Contex
     : model_(model), format_(format), policy_(policy), batched_(model.info(0).constant_state) {}
 
 ModelStepper& BatchedStreams::stepper(int64_t batch) {
-  auto& s = steppers_[batch];
-  if (!s) s = model_.make_stepper(batch, format_);
-  return *s;
+  constexpr size_t kKept = 3;
+  auto it = std::find_if(steppers_.begin(), steppers_.end(),
+                         [&](const auto& s) { return s.first == batch; });
+  if (it == steppers_.end() || it + 1 != steppers_.end()) {
+    std::pair<int64_t, std::unique_ptr<ModelStepper>> s;
+    if (it != steppers_.end()) {
+      s = std::move(*it);
+      steppers_.erase(it);
+    } else {
+      s = {batch, model_.make_stepper(batch, format_)};
+    }
+    steppers_.push_back(std::move(s));
+    if (steppers_.size() > kKept) steppers_.erase(steppers_.begin());
+  }
+  return *steppers_.back().second;
 }
 
 void BatchedStreams::resize(int64_t capacity) {

@@ -45,14 +45,16 @@ class BatchedStreams {
     SamplerOptions opt;
     int64_t slot = -1;  // its row of the batch (batched only)
   };
-  ModelStepper& stepper(int64_t batch);
+  ModelStepper& stepper(int64_t batch);  // kept for the last few sizes used
   void resize(int64_t capacity);  // moves the members into the first rows of `capacity` slots
 
   SequenceModel& model_;
   WeightFormat format_;
   ContextPolicy policy_;
   bool batched_;
-  std::map<int64_t, std::unique_ptr<ModelStepper>> steppers_;  // by batch size
+  // By batch size, the most recently used last; each holds its own packed weights (12 MiB for
+  // the default model), so only a few are kept.
+  std::vector<std::pair<int64_t, std::unique_ptr<ModelStepper>>> steppers_;
   State batch_;                                                // every tensor [capacity, ...]
   std::map<int, Member> members_;                              // by handle
   std::vector<int> slots_;  // [capacity]: the handle in each row, -1 when free

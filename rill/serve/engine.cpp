@@ -59,7 +59,12 @@ bool Engine::prefill_some() {
   bool did = false;
   while (budget > 0 && !reading_.empty()) {
     std::shared_ptr<Job> job = reading_.front();
-    const int64_t n = std::min<int64_t>(budget, int64_t(job->prefill.size()));
+    int64_t n = std::min<int64_t>(budget, int64_t(job->prefill.size()));
+    // Under a bounded context, a prompt that outlasts it is read only from its last rebuild on
+    // (extend_stream): given whole, it costs at most C tokens, so it is not cut into chunks.
+    const int64_t c = policy_.trained_context;
+    if (c > 0 && int64_t(job->stream->recent.size() + job->prefill.size()) > c)
+      n = int64_t(job->prefill.size());
     try {
       if (n > 0) {
         std::vector<int64_t> piece(job->prefill.begin(), job->prefill.begin() + n);

@@ -189,6 +189,29 @@ json LoadReport::to_json() const {
           {"rss", r}};
 }
 
+IdleReport run_idle(const LoadOptions& opt) {
+  check_loopback(opt.host);
+  RILL_CHECK(opt.sessions > 0 && opt.sessions <= 100000,
+             "[bench-serve] --idle takes 1 to 100000 sessions, got {}", opt.sessions);
+  httplib::Client cli(opt.host, opt.port);
+  cli.set_read_timeout(std::chrono::seconds(600));
+  IdleReport rep;
+  rep.sessions = opt.sessions;
+  const json before = get_json(cli, "/v1/stats");
+  rep.rss_before = before.value("rss_bytes", int64_t(0));
+  rep.state_bytes = before.value("state_bytes_per_session", int64_t(0));
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < opt.sessions; ++i) {
+    auto r = cli.Post("/v1/sessions", json{{"prompt", opt.prompt}}.dump(), "application/json");
+    RILL_CHECK(r && r->status == 201, "[bench-serve] creating idle session {} failed: {}", i,
+               r ? r->body : httplib::to_string(r.error()));
+    ids.push_back(json::parse(r->body).at("id"));
+  }
+  rep.rss_after = get_json(cli, "/v1/stats").value("rss_bytes", int64_t(0));
+  for (const std::string& id : ids) cli.Delete("/v1/sessions/" + id);
+  return rep;
+}
+
 std::vector<ConversationRow> run_conversation(const ConversationOptions& opt) {
   check_loopback(opt.host);
   RILL_CHECK(!opt.text.empty(), "[bench-serve] the conversation needs text to cut turns from");

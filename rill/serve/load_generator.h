@@ -58,6 +58,14 @@ struct ConversationRow {
 
 std::vector<ConversationRow> run_conversation(const ConversationOptions& opt);
 
+// RSS of the server before and after creating `sessions` idle sessions (each read `prompt`),
+// which are deleted again: memory per session against the model's state bytes.
+struct IdleReport {
+  int64_t sessions = 0, rss_before = 0, rss_after = 0, state_bytes = 0;
+  double per_session() const { return double(rss_after - rss_before) / double(sessions); }
+};
+IdleReport run_idle(const LoadOptions& opt);
+
 // Refuses any host but the loopback (the load generator never leaves the machine).
 void check_loopback(const std::string& host);
 
