@@ -101,25 +101,26 @@ TEST(ServeDurability, KillNineUnderLoadLosesNoSession) {
   Told told;
   std::mt19937 rng(7);
   int64_t lost_sessions = 0, lost_tokens = 0, in_flight_tokens = 0, checked = 0;
+  // After a restart: is everything told so far there? What the server has is the truth after.
+  auto check = [&](int port) {
+    const auto have = sessions_on(port);
+    std::lock_guard<std::mutex> lock(told.mu);
+    for (const auto& [id, saved] : told.saved) {
+      ++checked;
+      auto it = have.find(id);
+      if (it == have.end()) {
+        ++lost_sessions;
+        continue;
+      }
+      lost_tokens += std::max<int64_t>(0, saved - it->second);
+      EXPECT_LE(it->second, told.at_most[id]) << id;
+      in_flight_tokens += it->second - saved;
+      told.saved[id] = told.at_most[id] = it->second;
+    }
+  };
   for (int round = 0; round < 5; ++round) {
     const pid_t pid = start_server(ckpt, dir.str(), port);
-    // Everything told so far is there after the restart.
-    const auto have = sessions_on(port);
-    {
-      std::lock_guard<std::mutex> lock(told.mu);
-      for (const auto& [id, saved] : told.saved) {
-        ++checked;
-        auto it = have.find(id);
-        if (it == have.end()) {
-          ++lost_sessions;
-          continue;
-        }
-        lost_tokens += std::max<int64_t>(0, saved - it->second);
-        EXPECT_LE(it->second, told.at_most[id]) << id;
-        in_flight_tokens += it->second - saved;
-        told.saved[id] = told.at_most[id] = it->second;  // the truth from here on
-      }
-    }
+    check(port);
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
     for (int i = 0; i < 6; ++i)
@@ -131,23 +132,12 @@ TEST(ServeDurability, KillNineUnderLoadLosesNoSession) {
     for (auto& t : clients) t.join();
   }
   const pid_t pid = start_server(ckpt, dir.str(), port);
-  const auto have = sessions_on(port);
-  for (const auto& [id, saved] : told.saved) {
-    ++checked;
-    auto it = have.find(id);
-    if (it == have.end()) {
-      ++lost_sessions;
-      continue;
-    }
-    lost_tokens += std::max<int64_t>(0, saved - it->second);
-    EXPECT_LE(it->second, told.at_most[id]) << id;
-  }
+  check(port);
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   std::printf(
       "kill -9 at 5 moments: %zu sessions, %lld checks after restarts, %lld sessions lost, %lld "
-      "tokens of "
-      "completed requests lost, %lld tokens of requests in flight kept\n",
+      "tokens of completed requests lost, %lld tokens of requests in flight kept\n",
       told.saved.size(), (long long)checked, (long long)lost_sessions, (long long)lost_tokens,
       (long long)in_flight_tokens);
   EXPECT_GT(told.saved.size(), 5u);

@@ -55,9 +55,9 @@ class BatchedStreams {
   // By batch size, the most recently used last; each holds its own packed weights (12 MiB for
   // the default model), so only a few are kept.
   std::vector<std::pair<int64_t, std::unique_ptr<ModelStepper>>> steppers_;
-  State batch_;                                                // every tensor [capacity, ...]
-  std::map<int, Member> members_;                              // by handle
-  std::vector<int> slots_;  // [capacity]: the handle in each row, -1 when free
+  State batch_;                    // every tensor [capacity, ...]
+  std::map<int, Member> members_;  // by handle
+  std::vector<int> slots_;         // [capacity]: the handle in each row, -1 when free
   int next_handle_ = 0;
   int64_t capacity_ = 0;
 };

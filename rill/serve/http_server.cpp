@@ -139,6 +139,44 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
   res.set_content(error_json(status, message), "application/json");
 }
 
+std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
+
+// Answers with the server-sent events of a run: event(piece) for each new piece of text, then,
+// once the run is over, last() (called once: it may save a session) and the end of the
+// response. A client that goes away first cancels the run, and on_gone() runs once it ended.
+void stream_run(httplib::Response& res, const std::shared_ptr<Run>& run,
+                std::function<std::string(const std::string&)> event,
+                std::function<std::string()> last, std::function<void()> on_gone) {
+  auto finalized = std::make_shared<std::atomic<bool>>(false);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [run, event, last, finalized](size_t, httplib::DataSink& sink) {
+        std::unique_lock<std::mutex> lock(run->mu);
+        run->cv.wait_for(lock, std::chrono::milliseconds(200),
+                         [&] { return run->done || run->text.size() > run->sent; });
+        const std::string piece = run->take_text();
+        const bool done = run->done && run->sent == run->text.size();
+        lock.unlock();
+        if (!piece.empty()) {
+          const std::string ev = event(piece);
+          if (!sink.write(ev.data(), ev.size())) return false;
+        }
+        if (!done) return true;
+        if (finalized->exchange(true)) return false;
+        const std::string ev = last();
+        sink.write(ev.data(), ev.size());
+        sink.done();
+        return true;
+      },
+      [run, on_gone, finalized](bool) {  // the response is over; the client may be gone
+        if (finalized->exchange(true)) return;
+        run->cancelled = true;
+        run->wait_done();
+        on_gone();
+      });
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -371,33 +409,16 @@ struct Server::Impl {
       send_json(res, run->reason == "error" ? 500 : 200, j);
       return;
     }
-    auto finalized = std::make_shared<std::atomic<bool>>(false);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [run, finished, finalized](size_t, httplib::DataSink& sink) {
-          std::unique_lock<std::mutex> lock(run->mu);
-          run->cv.wait_for(lock, std::chrono::milliseconds(200),
-                           [&] { return run->done || run->text.size() > run->sent; });
-          const std::string piece = run->take_text();
-          const bool done = run->done && run->sent == run->text.size();
-          lock.unlock();
-          if (!piece.empty()) {
-            const std::string ev = "data: " + dump({{"type", "token"}, {"text", piece}}) + "\n\n";
-            if (!sink.write(ev.data(), ev.size())) return false;
-          }
-          if (!done) return true;
-          if (finalized->exchange(true)) return false;
-          bool saved = false;
-          const std::string ev = "data: " + dump(finished(&saved)) + "\n\n";
-          sink.write(ev.data(), ev.size());
-          sink.done();
-          return true;
+    stream_run(
+        res, run,
+        [](const std::string& piece) {
+          return sse({{"type", "token"}, {"text", piece}});
         },
-        [run, finished, finalized](bool) {  // the response is over, the client may be gone
-          if (finalized->exchange(true)) return;
-          run->cancelled = true;
-          run->wait_done();
+        [finished] {
+          bool saved = false;
+          return sse(finished(&saved));
+        },
+        [finished] {
           bool saved = false;
           finished(&saved);
         });
@@ -513,42 +534,18 @@ struct Server::Impl {
       j["usage"] = usage(*run);
       return send_json(res, 200, j);
     }
-    auto finalized = std::make_shared<std::atomic<bool>>(false);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [run, chunk, usage, remember, finalized](size_t, httplib::DataSink& sink) {
-          std::unique_lock<std::mutex> lock(run->mu);
-          run->cv.wait_for(lock, std::chrono::milliseconds(200),
-                           [&] { return run->done || run->text.size() > run->sent; });
-          const std::string piece = run->take_text();
-          const bool done = run->done && run->sent == run->text.size();
-          lock.unlock();
-          if (!piece.empty()) {
-            const std::string ev = "data: " + dump(chunk(piece, nullptr)) + "\n\n";
-            if (!sink.write(ev.data(), ev.size())) return false;
-          }
-          if (!done) return true;
-          if (finalized->exchange(true)) return false;
+    stream_run(
+        res, run, [chunk](const std::string& piece) { return sse(chunk(piece, nullptr)); },
+        [run, chunk, usage, remember] {
           remember();
-          std::string ev;
-          {
-            std::lock_guard<std::mutex> g(run->mu);
-            json last = run->reason == "error" ? json::parse(error_json(500, run->error))
-                                               : chunk("", run->reason);
-            if (run->reason != "error") last["usage"] = usage(*run);
-            ev = "data: " + dump(last) + "\n\ndata: [DONE]\n\n";
-          }
-          sink.write(ev.data(), ev.size());
-          sink.done();
-          return true;
+          std::lock_guard<std::mutex> lock(run->mu);
+          if (run->reason == "error")
+            return sse(json::parse(error_json(500, run->error))) + "data: [DONE]\n\n";
+          json last = chunk("", run->reason);
+          last["usage"] = usage(*run);
+          return sse(last) + "data: [DONE]\n\n";
         },
-        [run, remember, finalized](bool) {
-          if (finalized->exchange(true)) return;
-          run->cancelled = true;
-          run->wait_done();
-          remember();
-        });
+        remember);
   }
 
   // ---- routes ----

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "rill/core/error.h"
+#include "rill/serve/event_reader.h"
 
 namespace rill::serve {
 
@@ -53,16 +54,9 @@ bool post_events(httplib::Client& cli, const std::string& path, const json& body
   req.path = path;
   req.body = body.dump();
   req.set_header("Content-Type", "application/json");
-  std::string buffer;
+  EventReader events(on_event);
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    buffer.append(data, n);
-    size_t cut;
-    while ((cut = buffer.find("\n\n")) != std::string::npos) {
-      const std::string line = buffer.substr(0, cut);
-      buffer.erase(0, cut + 2);
-      if (line.rfind("data: ", 0) == 0 && line != "data: [DONE]")
-        on_event(json::parse(line.substr(6)));
-    }
+    events.feed(data, n);
     return Clock::now() < stop_at;
   };
   auto res = cli.send(req);

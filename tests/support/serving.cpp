@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rill/serve/event_reader.h"
 #include "rill/train/trainer.h"
 #include "tests/support/runs.h"
 
@@ -67,16 +68,9 @@ Events post_events(int port, const std::string& path, const nlohmann::json& body
   req.body = body.dump();
   req.set_header("Content-Type", "application/json");
   Events out;
-  std::string buffer;
+  serve::EventReader events([&](const nlohmann::json& e) { out.events.push_back(e); });
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    buffer.append(data, n);
-    size_t cut;
-    while ((cut = buffer.find("\n\n")) != std::string::npos) {
-      const std::string line = buffer.substr(0, cut);
-      buffer.erase(0, cut + 2);
-      if (line.rfind("data: ", 0) == 0 && line != "data: [DONE]")
-        out.events.push_back(nlohmann::json::parse(line.substr(6)));
-    }
+    events.feed(data, n);
     return max_events == 0 || out.events.size() < max_events;
   };
   auto res = cli.send(req);
