@@ -36,13 +36,17 @@ int main(int argc, char** argv) {
       }
       return std::string(argv[++i]);
     };
-    if (a == "--batches") batches = next();
-    else if (a == "--steps") steps = std::stoll(next());
-    else if (a == "--threads") threads = std::stoi(next());
+    if (a == "--batches")
+      batches = next();
+    else if (a == "--steps")
+      steps = std::stoll(next());
+    else if (a == "--threads")
+      threads = std::stoi(next());
     else if (a.rfind("--", 0) == 0) {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
-    } else config = a;
+    } else
+      config = a;
   }
   omp_set_num_threads(threads);
   auto model = make_model(read_model_config(config), {256, 0, 256}, 1);
@@ -67,23 +71,24 @@ int main(int argc, char** argv) {
     }
     serve::BatchedStreams batch(*model, WeightFormat::f32, ContextPolicy{});
     for (auto& s : batched) batch.join(&s, opt);
-    const double t_batched =
-        time_median(int(steps), 4, [&] { batch.step(); });
+    const double t_batched = time_median(int(steps), 4, [&] { batch.step(); });
     auto one = model->make_stepper(1, WeightFormat::f32);
-    const double t_alone = time_median(int(std::max<int64_t>(4, steps / std::max<int64_t>(1, b / 8))), 2, [&] {
-      for (auto& s : alone) {
-        prepare_step(*model, s, ContextPolicy{});
-        Tensor logits = one->step(Tensor::from_vector<int64_t>({s.pending}, {1}), s.state);
-        s.pending = sample(logits, opt, s.generator)[0];
-      }
-    });
+    const double t_alone =
+        time_median(int(std::max<int64_t>(4, steps / std::max<int64_t>(1, b / 8))), 2, [&] {
+          for (auto& s : alone) {
+            prepare_step(*model, s, ContextPolicy{});
+            Tensor logits = one->step(Tensor::from_vector<int64_t>({s.pending}, {1}), s.state);
+            s.pending = sample(logits, opt, s.generator)[0];
+          }
+        });
     // Bytes a batched step moves at the least: the weights once, each state read and written.
     const double moved = double(weights) + 2.0 * double(state) * double(b);
     const double gbs = moved / t_batched / 1e9;
     const double limit = read_bandwidth(moved, threads);
-    fmt::print("{:>5} {:>12.1f} {:>12.1f} {:>11.0f} {:>11.0f} {:>7.1f}x {:>12} {:>10.1f} {:>8.0f}%\n",
-               b, t_batched * 1e6, t_alone * 1e6, double(b) / t_batched, double(b) / t_alone,
-               t_alone / t_batched, bytes_text(size_t(moved)), gbs, 100 * gbs / limit);
+    fmt::print(
+        "{:>5} {:>12.1f} {:>12.1f} {:>11.0f} {:>11.0f} {:>7.1f}x {:>12} {:>10.1f} {:>8.0f}%\n", b,
+        t_batched * 1e6, t_alone * 1e6, double(b) / t_batched, double(b) / t_alone,
+        t_alone / t_batched, bytes_text(size_t(moved)), gbs, 100 * gbs / limit);
   }
   return 0;
 }

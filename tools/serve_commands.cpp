@@ -151,10 +151,11 @@ class Commands : public ServeCommands {
     if (idle_ > 0) {
       lo_.sessions = idle_;
       const serve::IdleReport r = serve::run_idle(lo_);
-      fmt::print("{} idle sessions: server RSS {:.1f} -> {:.1f} MiB, {:.0f} KiB per session "
-                 "(the model's state: {:.0f} KiB)\n",
-                 r.sessions, double(r.rss_before) / (1 << 20), double(r.rss_after) / (1 << 20),
-                 r.per_session() / 1024, double(r.state_bytes) / 1024);
+      fmt::print(
+          "{} idle sessions: server RSS {:.1f} -> {:.1f} MiB, {:.0f} KiB per session "
+          "(the model's state: {:.0f} KiB)\n",
+          r.sessions, double(r.rss_before) / (1 << 20), double(r.rss_after) / (1 << 20),
+          r.per_session() / 1024, double(r.state_bytes) / 1024);
       out = {{"sessions", r.sessions},
              {"rss_before", r.rss_before},
              {"rss_after", r.rss_after},
