@@ -3,6 +3,7 @@
 // concurrent streams, and a JSON 4xx for every kind of bad request.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "rill/train/checkpoint.h"
@@ -172,6 +173,27 @@ TEST(ServeHttp, ConcurrentStreamsShareBatchedSteps) {
   const json engine = get(c, "/v1/stats")["engine"];
   EXPECT_EQ(engine["tokens_generated"], 1600);
   EXPECT_GT(engine["batched"].get<double>(), 2.0) << engine.dump();
+}
+
+// Hundreds of clients connecting at the same moment are all served (httplib listens with a
+// backlog of 5, which the server raises: without that, connections beyond it were reset).
+TEST(ServeHttp, ManyClientsConnectingAtOnceAreAllServed) {
+  Fixture f;
+  TestServer server(f.options());
+  const int n = 200;
+  std::atomic<int> created{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < n; ++i)
+    clients.emplace_back([&] {
+      while (!go) std::this_thread::yield();
+      auto c = server.client();
+      auto r = c.Post("/v1/sessions", R"({"prompt": "one"})", "application/json");
+      if (r && r->status == 201) ++created;
+    });
+  go = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(created, n);
 }
 
 TEST(ServeHttp, BadRequestsGetA4xxJsonErrorNamingTheProblem) {
