@@ -201,6 +201,10 @@ struct Server::Impl {
                "positive, the memory cap not negative");
     loaded = load_model(opt.checkpoint);
     loaded.model->eval();
+    // Prompts go through the parallel form and tokens through the stepper: both read the weights
+    // in the stepper's format, so that a state does not depend on which form read a token.
+    const WeightFormat format = weight_format_from_name(opt.weights);
+    round_weights_to(*loaded.model, format);
     RILL_CHECK(loaded.model->io().vocab > 0,
                "[serve] {} is not a language model (it reads {} features, not tokens)",
                opt.checkpoint, loaded.model->io().in_features);
@@ -211,7 +215,7 @@ struct Server::Impl {
     store = std::make_unique<SessionStore>(SessionStoreOptions{
         opt.sessions_dir, loaded.info.weights_sha256, opt.max_sessions, opt.memory_cap_mb << 20});
     engine = std::make_unique<Engine>(
-        *loaded.model, weight_format_from_name(opt.weights), policy,
+        *loaded.model, format, policy,
         EngineOptions{opt.prefill_chunk, opt.max_batch, opt.threads, opt.step_threads});
     routes();
   }
