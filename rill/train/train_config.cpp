@@ -37,6 +37,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
   f.get("eval_batches", c.eval_batches);
   f.get("checkpoint_every", c.checkpoint_every);
   f.get("seed", c.seed);
+  f.get("grad_shards", c.grad_shards);
+  f.get("allreduce", c.allreduce);
   f.finish();
   c.validate();
   return c;
@@ -59,6 +61,13 @@ void TrainConfig::validate() const {
   f.check("eval_every", eval_every, eval_every > 0, "positive");
   f.check("eval_batches", eval_batches, eval_batches >= 0, "0 (the whole split) or positive");
   f.check("checkpoint_every", checkpoint_every, checkpoint_every > 0, "positive");
+  f.check("grad_shards", grad_shards,
+          grad_shards == 0 || (grad_shards > 0 && batch % grad_shards == 0),
+          fmt::format("0 (one per rank) or a divisor of batch (batch is {})", batch).c_str());
+  RILL_CHECK(allreduce == "exact" || allreduce == "fast",
+             "[config] the training config: \"allreduce\" must be \"exact\" or \"fast\", got "
+             "\"{}\"",
+             allreduce);
   RILL_CHECK(!data_dir.empty() && !out_dir.empty(),
              "[config] the training config: \"data_dir\" and \"out_dir\" must not be empty");
 }
@@ -85,7 +94,9 @@ json TrainConfig::to_json() const {
           {"eval_every", eval_every},
           {"eval_batches", eval_batches},
           {"checkpoint_every", checkpoint_every},
-          {"seed", seed}};
+          {"seed", seed},
+          {"grad_shards", grad_shards},
+          {"allreduce", allreduce}};
 }
 
 }  // namespace rill

@@ -29,6 +29,12 @@ struct TrainConfig {
   int64_t eval_batches = 8;  // batches per validation (0: the whole split)
   int64_t checkpoint_every = 500;
   uint64_t seed = 1;
+  // Data-parallel training (rill/dist/): the global batch's lanes are split into grad_shards
+  // gradient shards summed by a fixed tree, so any number of ranks that divides it gives the
+  // same bits ("exact"), or summed by MPI's own all-reduce ("fast": not exact across rank
+  // counts). 0: as many shards as ranks (a resumed run keeps its checkpoint's).
+  int64_t grad_shards = 0;
+  std::string allreduce = "exact";
 
   static TrainConfig from_json(const nlohmann::json& j);  // strict, then validate()
   static TrainConfig from_file(const std::string& path);

@@ -5,10 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "rill/autograd/grad_mode.h"
 #include "rill/backend/cpu/denormals.h"
 #include "rill/core/profiler.h"
+#include "rill/dist/communicator.h"
+#include "rill/dist/data_parallel.h"
+#include "rill/dist/replicas.h"
 #include "rill/io/atomic_file.h"
 #include "rill/optim/adamw.h"
 #include "rill/optim/clip.h"
@@ -47,32 +51,70 @@ RunParts build_run(const TrainConfig& config) {
   return p;
 }
 
-TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
+TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev,
+                  dist::Communicator* group) {
   const cpu::FlushDenormalsGuard flush;  // denormals would slow every kernel, GEMM most
+  dist::Communicator& comm = group ? *group : dist::local_communicator();
+  const bool lead = comm.rank() == 0;  // rank 0 alone writes files and reports
+  const bool several = comm.size() > 1;
   RunParts parts = build_run(cfg);
   Task& task = *parts.task;
   SequenceModel& model = *parts.model;
   const auto clock = ev.clock ? ev.clock : steady_seconds;
+  auto tell = [&](const std::string& line) {
+    if (lead) say(ev, line);
+  };
+  // Rank 0's value of something every rank must decide alike (its clock, its Ctrl-C).
+  auto agreed = [&](double value) {
+    if (several) comm.broadcast(&value, sizeof value, 0);
+    return value;
+  };
 
-  fs::create_directories(cfg.out_dir);
+  if (lead) fs::create_directories(cfg.out_dir);
   const std::string ckpt = cfg.out_dir + "/checkpoint.safetensors";
   const std::string log_path = cfg.out_dir + "/metrics.jsonl";
-  const json model_json = model.config_json(), task_json = task.describe(),
-             run_json = cfg.to_json();
+  const json model_json = model.config_json(), task_json = task.describe();
 
   optim::AdamW opt(optim::param_groups(model, cfg.weight_decay), cfg.lr,
                    {cfg.beta1, cfg.beta2, 1e-8});
   const bool carries = task.carries_state();
-  State state = carries ? model.init_state(cfg.batch) : State();
   TrainingProgress progress;
   progress.horizon = cfg.steps;
+  // Rank 0's checkpoint, readable on every rank (the other machines need not share its disk).
+  std::unique_ptr<dist::SharedFile> resumed;
+  CheckpointInfo info;
   if (resume) {
-    RILL_CHECK(fs::exists(ckpt), "[train] --resume: no checkpoint at {}", ckpt);
-    const CheckpointInfo info = read_checkpoint_info(ckpt);
+    RILL_CHECK(!lead || fs::exists(ckpt), "[train] --resume: no checkpoint at {}", ckpt);
+    resumed = std::make_unique<dist::SharedFile>(comm, ckpt);
+    info = read_checkpoint_info(resumed->path());
+  }
+  // The gradient shards: as configured, else the checkpoint's (a resumed run keeps its sums'
+  // order on any number of ranks), else one per rank.
+  int64_t shards = cfg.grad_shards;
+  if (shards == 0 && resume && info.run.is_object())
+    shards = info.run.value("grad_shards", int64_t(1));
+  if (shards == 0) shards = comm.size();
+  RILL_CHECK(shards % comm.size() == 0 || !(resume && cfg.grad_shards == 0),
+             "[train] --resume on {} ranks: {} was trained with grad_shards {}, which {} ranks "
+             "cannot split; resume on a number of ranks that divides {}, or set --grad-shards "
+             "(a multiple of {}; the gradient is then summed in another order, so the run does "
+             "not continue bitwise)",
+             comm.size(), ckpt, shards, comm.size(), shards, comm.size());
+  const dist::ReduceMode mode = dist::reduce_mode_from_name(cfg.allreduce);
+  const dist::ShardLayout layout = dist::ShardLayout::make(
+      cfg.batch, shards, comm.size(), comm.rank(), mode == dist::ReduceMode::exact);
+  dist::DataParallel dp(comm, model, layout, mode, carries);
+  json run_json = cfg.to_json();
+  run_json["grad_shards"] = shards;  // as resolved: what the sums' order depends on
+
+  if (resume) {
     RILL_CHECK(info.task == task_json,
                "[train] --resume: {} was trained on task {}, but this config gives {}", ckpt,
                info.task.dump(), task_json.dump());
-    load_checkpoint(ckpt, model_json, model, &opt, carries ? &state : nullptr);
+    State full = carries ? model.init_state(cfg.batch) : State();  // the shapes it must have
+    load_checkpoint(resumed->path(), model_json, model, &opt, carries ? &full : nullptr);
+    if (carries) dp.set_full_state(full);
+    resumed.reset();
     progress = info.progress;
     for (auto& [name, g] : model.generators()) {
       auto it = progress.rngs.find(name);
@@ -86,9 +128,10 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
                            info.run.value("time_limit_s", -1.0) == cfg.time_limit_s;
     if (!same_plan) {
       progress.horizon = cfg.steps;
-      say(ev, fmt::format("resuming with steps {} and time limit {} s: the schedule is planned "
-                          "again from step {}",
-                          cfg.steps, cfg.time_limit_s, progress.step));
+      tell(
+          fmt::format("resuming with steps {} and time limit {} s: the schedule is planned "
+                      "again from step {}",
+                      cfg.steps, cfg.time_limit_s, progress.step));
     }
     RILL_CHECK(progress.step < progress.horizon,
                "[train] --resume: the run in {} already finished at step {} (its schedule ends "
@@ -100,9 +143,11 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
                cfg.out_dir, progress.elapsed_s, cfg.time_limit_s);
     task.set_position(progress.data_position);
   } else {
-    fs::remove(log_path);  // a fresh run starts a fresh log
+    if (carries) dp.reset_state();
+    dist::broadcast_weights(comm, model);  // rank 0's initial weights on every rank
+    if (lead) fs::remove(log_path);        // a fresh run starts a fresh log
   }
-  {
+  if (lead) {
     const std::string text = run_json.dump(2) + "\n";
     write_file_atomically(cfg.out_dir + "/config.json",
                           [&](int fd) { write_all(fd, text.data(), text.size(), cfg.out_dir); });
@@ -110,7 +155,8 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
 
   optim::Schedule schedule{optim::ScheduleKind::cosine, cfg.lr, cfg.warmup, progress.horizon,
                            cfg.min_lr};
-  MetricsLog log(log_path);
+  std::optional<MetricsLog> log;
+  if (lead) log.emplace(log_path);
   const double t0 = clock(), elapsed0 = progress.elapsed_s;
   auto elapsed = [&]() { return elapsed0 + (clock() - t0); };
   const std::string metric_name = task.loss_metric(0).first;
@@ -119,10 +165,20 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
     progress.elapsed_s = elapsed();
     progress.rngs.clear();
     for (auto& [name, g] : model.generators()) progress.rngs[name] = *g;
-    save_checkpoint(ckpt, {model_json, task_json, run_json, &model, &opt,
-                           carries ? &state : nullptr, progress});
+    const State state = carries ? dp.gather_full_state() : State();  // whole, on rank 0
+    const bool agree = dist::weights_agree(comm, model);
+    if (lead) {
+      RILL_CHECK(agree,
+                 "[train] the ranks' weights differ at step {}: the ranks no longer train one "
+                 "model (are the machines of different kinds, or was a rank's memory corrupted?)",
+                 progress.step);
+      save_checkpoint(ckpt, {model_json, task_json, run_json, &model, &opt,
+                             carries ? &state : nullptr, progress});
+    }
+    comm.barrier();  // the others wait, without spinning, while rank 0 writes
   };
   auto plot = [&]() {
+    if (!lead) return;
     const std::string first_mixer = cfg.model.contains("mixers") &&
                                             cfg.model["mixers"].is_array() &&
                                             !cfg.model["mixers"].empty()
@@ -137,32 +193,43 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
 
   TrainResult result;
   result.unit = task.unit();
-  say(ev,
-      fmt::format("training {} parameters on {}, batch {}, steps {}..{}", model.num_parameters(),
-                  task_json.dump(), cfg.batch, progress.step, progress.horizon));
+  result.ranks = comm.size();
+  result.grad_shards = shards;
+  tell(fmt::format("training {} parameters on {}, batch {}, steps {}..{}", model.num_parameters(),
+                   task_json.dump(), cfg.batch, progress.step, progress.horizon));
+  if (several || shards > 1)
+    tell(fmt::format("{} rank{} ({}), {} gradient shards of {} lanes, {} reduction", comm.size(),
+                     several ? "s" : "", comm.name(), shards, layout.lanes_per_shard(),
+                     dist::reduce_mode_name(mode)));
   model.train();
   double window_loss = 0;
   int64_t window_n = 0, items = 0;
+  // Rank 0 validates alone (the task's evaluation is not split by lanes) while the others wait.
   auto validate = [&]() {
-    ProfileScope scope("validation");
-    result.valid = task.evaluate(model, "valid", cfg.eval_batches);
-    const auto [name, value] = task.loss_metric(result.valid.loss);
-    json rec = {{"split", "valid"},
-                {"step", progress.step},
-                {"loss", result.valid.loss},
-                {"metric", value},
-                {"metrics", result.valid.to_json()}};
-    log.write(rec);
-    say(ev, fmt::format("step {} valid loss {:.4f} ({} {:.4f})", progress.step, result.valid.loss,
-                        result.valid.primary, result.valid.headline()));
-    plot();
+    if (lead) {
+      ProfileScope scope("validation");
+      result.valid = task.evaluate(model, "valid", cfg.eval_batches);
+      const auto [name, value] = task.loss_metric(result.valid.loss);
+      json rec = {{"split", "valid"},
+                  {"step", progress.step},
+                  {"loss", result.valid.loss},
+                  {"metric", value},
+                  {"metrics", result.valid.to_json()}};
+      log->write(rec);
+      say(ev, fmt::format("step {} valid loss {:.4f} ({} {:.4f})", progress.step, result.valid.loss,
+                          result.valid.primary, result.valid.headline()));
+      plot();
+    }
+    comm.barrier();
   };
   const int64_t fit_from = std::max<int64_t>(cfg.warmup, 10) + kFitAfterWarmup;
   while (progress.step < progress.horizon) {
+    comm.note_step(progress.step);
     if (cfg.time_limit_s > 0 && progress.step >= fit_from &&
         (progress.step - fit_from) % kRefitEvery == 0) {
-      const double per_step = elapsed() / double(progress.step);
-      const double left = cfg.time_limit_s - elapsed();
+      const double now = agreed(elapsed());
+      const double per_step = now / double(progress.step);
+      const double left = cfg.time_limit_s - now;
       const int64_t fits = std::min<int64_t>(
           cfg.steps,
           progress.step + 1 + static_cast<int64_t>(std::max(0.0, 0.97 * left) / per_step));
@@ -170,31 +237,23 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
         progress.horizon = std::max(fits, cfg.warmup + 1);
         schedule.total_steps = progress.horizon;
         if (progress.step == fit_from)
-          say(ev, fmt::format("time limit {:.0f} s at {:.3f} s/step: about {} steps of {}",
-                              cfg.time_limit_s, per_step, progress.horizon, cfg.steps));
+          tell(fmt::format("time limit {:.0f} s at {:.3f} s/step: about {} steps of {}",
+                           cfg.time_limit_s, per_step, progress.horizon, cfg.steps));
       }
     }
     TaskBatch b;
     {
       ProfileScope scope("step: next batch");
-      b = task.next_batch();
+      b = task.next_batch();  // the whole global batch, on every rank
     }
     if (carries) {
-      if (b.fresh_state) state = model.init_state(cfg.batch);
-      state.detach();  // truncated BPTT: the carried state starts a new tape
+      if (b.fresh_state) dp.reset_state();
+      dp.detach_state();  // truncated BPTT: the carried state starts a new tape
     }
     const double lr = schedule.lr_at(progress.step);
     opt.set_lr(lr);
     opt.zero_grad();
-    Tensor loss;
-    {
-      ProfileScope scope("step: forward and loss (outside kernels)");
-      loss = task.loss(model, b, carries ? &state : nullptr);
-    }
-    {
-      ProfileScope scope("step: backward (outside nodes)");
-      loss.backward();
-    }
+    const double l = dp.compute_gradients(task, b);
     if (cfg.clip > 0) {
       ProfileScope scope("step: gradient clipping");
       optim::clip_grad_norm(model.parameters(), cfg.clip);
@@ -204,7 +263,6 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
       opt.step();
     }
     ++progress.step;
-    const double l = loss.item<double>();
     RILL_CHECK(std::isfinite(l), "[train] the loss became {} at step {}", l, progress.step);
     window_loss += l, ++window_n;
     items += b.items;
@@ -216,38 +274,52 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainEvents& ev) {
                   result.unit});
     if (progress.step % 10 == 0 || progress.step == progress.horizon) {
       result.train_loss = window_loss / double(window_n);
-      log.write({{"split", "train"},
-                 {"step", progress.step},
-                 {"loss", result.train_loss},
-                 {"metric", task.loss_metric(result.train_loss).second},
-                 {"lr", lr},
-                 {result.unit + "_per_s", result.items_per_s},
-                 {"elapsed_s", progress.elapsed_s}});
+      if (lead)
+        log->write({{"split", "train"},
+                    {"step", progress.step},
+                    {"loss", result.train_loss},
+                    {"metric", task.loss_metric(result.train_loss).second},
+                    {"lr", lr},
+                    {result.unit + "_per_s", result.items_per_s},
+                    {"elapsed_s", progress.elapsed_s}});
       window_loss = 0, window_n = 0;
     }
-    result.out_of_time = cfg.time_limit_s > 0 && progress.elapsed_s > cfg.time_limit_s &&
-                         progress.step < progress.horizon;
-    result.interrupted = ev.should_stop && ev.should_stop();
+    if (several) {
+      // Rank 0's clock and Ctrl-C decide for every rank, so that all stop at the same step.
+      double control[2] = {progress.elapsed_s, ev.should_stop && ev.should_stop() ? 1.0 : 0.0};
+      comm.broadcast(control, sizeof control, 0);
+      progress.elapsed_s = control[0];
+      result.out_of_time = cfg.time_limit_s > 0 && progress.elapsed_s > cfg.time_limit_s &&
+                           progress.step < progress.horizon;
+      result.interrupted = control[1] != 0;
+    } else {
+      result.out_of_time = cfg.time_limit_s > 0 && progress.elapsed_s > cfg.time_limit_s &&
+                           progress.step < progress.horizon;
+      result.interrupted = ev.should_stop && ev.should_stop();
+    }
     if (progress.step % cfg.eval_every == 0 || progress.step == progress.horizon ||
         result.out_of_time || result.interrupted)
       validate();
     if (progress.step % cfg.checkpoint_every == 0 || result.interrupted || result.out_of_time)
       save();
     if (result.interrupted) {
-      say(ev, fmt::format("interrupted: checkpoint saved at step {} in {}", progress.step, ckpt));
+      tell(fmt::format("interrupted: checkpoint saved at step {} in {}", progress.step, ckpt));
       break;
     }
     if (result.out_of_time) {
-      say(ev, fmt::format("time limit of {:.0f} s reached at step {}", cfg.time_limit_s,
-                          progress.step));
+      tell(fmt::format("time limit of {:.0f} s reached at step {}", cfg.time_limit_s,
+                       progress.step));
       break;
     }
   }
+  comm.note_step(progress.step);
   if (!result.interrupted && !result.out_of_time) save();
   if (window_n > 0) result.train_loss = window_loss / double(window_n);
   plot();
   result.steps = progress.step;
   result.seconds = progress.elapsed_s;
+  result.reduce_s = dp.reduce_seconds();
+  if (dp.reduce_calls() > 0) result.reduce_s_per_step = result.reduce_s / double(dp.reduce_calls());
   return result;
 }
 

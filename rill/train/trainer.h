@@ -9,6 +9,15 @@
 //
 // The loop reports through callbacks (TrainEvents): the command line draws its progress bar and
 // turns Ctrl-C into should_stop; tests inject a clock and stop at chosen steps.
+//
+// Data-parallel training (rill/dist/): the loop runs in a group of ranks (one process by
+// default). Every rank reads the whole global batch from the task (the same data position
+// everywhere) and computes the gradients of its block of the batch's gradient shards; the
+// reduced gradient, the clipping and the optimiser step are identical on every rank. Rank 0
+// alone writes files (config.json, metrics.jsonl, curves.svg, the checkpoint, which holds the
+// whole carried state gathered from the ranks, in the format of a one-process run) and reports
+// messages; it alone validates while the others wait. Its clock decides the time limit and its
+// should_stop the interruption, for every rank. A checkpoint resumes on any number of ranks.
 #pragma once
 #include <functional>
 #include <memory>
@@ -42,11 +51,21 @@ struct TrainResult {
   double seconds = 0;      // training seconds of the run, across resumes
   double items_per_s = 0;  // in this process
   std::string unit;
-  bool interrupted = false;  // stopped by should_stop (a checkpoint was written)
-  bool out_of_time = false;  // stopped by the time limit before the horizon
+  bool interrupted = false;      // stopped by should_stop (a checkpoint was written)
+  bool out_of_time = false;      // stopped by the time limit before the horizon
+  int ranks = 1;                 // of the group it trained in
+  int64_t grad_shards = 1;       // as resolved (see TrainConfig::grad_shards)
+  double reduce_s = 0;           // seconds this process spent reducing gradients over ranks
+  double reduce_s_per_step = 0;  // the same per step done in this process (0: none reduced)
 };
 
-TrainResult train(const TrainConfig& config, bool resume, const TrainEvents& events = {});
+namespace dist {
+class Communicator;
+}
+
+// comm: the group to train in; null is the one-process group.
+TrainResult train(const TrainConfig& config, bool resume, const TrainEvents& events = {},
+                  dist::Communicator* comm = nullptr);
 
 // The task and model of a run, built as train() builds them (for tools and tests).
 struct RunParts {
