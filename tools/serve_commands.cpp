@@ -20,20 +20,6 @@ namespace rill::tools {
 
 namespace {
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) try {
-      size_t used = 0;
-      out.push_back(std::stoll(item, &used));
-      RILL_CHECK(used == item.size(), "");
-    } catch (const std::exception&) {
-      fail("[bench-serve] \"{}\" is not a list of integers like 1000,8000", s);
-    }
-  return out;
-}
-
 class Commands : public ServeCommands {
  public:
   explicit Commands(CLI::App& app) {
@@ -85,6 +71,7 @@ class Commands : public ServeCommands {
     bench_->add_option("--port", lo_.port, "the server's port")->capture_default_str();
     bench_->add_option("--host", lo_.host, "the server (loopback only)")->capture_default_str();
     bench_->add_option("--sessions", sessions_, "concurrent streams, e.g. 1,8,64,256")
+        ->delimiter(',')
         ->capture_default_str();
     bench_->add_option("--tokens", lo_.tokens, "tokens per stream")->capture_default_str();
     bench_->add_option("--prompt", lo_.prompt, "each session's prompt")->capture_default_str();
@@ -92,9 +79,11 @@ class Commands : public ServeCommands {
         ->capture_default_str();
     bench_->add_option("--rss-every", lo_.rss_every_s, "seconds between RSS samples")
         ->capture_default_str();
-    bench_->add_option("--conversation", histories_,
-                       "instead: 20-turn conversations over these history lengths in tokens, "
-                       "e.g. 1000,8000,32000, with and without prefix reuse");
+    bench_
+        ->add_option("--conversation", co_.histories,
+                     "instead: 20-turn conversations over these history lengths in tokens, "
+                     "e.g. 1000,8000,32000, with and without prefix reuse")
+        ->delimiter(',');
     bench_->add_option("--idle", idle_,
                        "instead: create this many idle sessions and report the server's RSS "
                        "per session");
@@ -160,9 +149,8 @@ class Commands : public ServeCommands {
              {"rss_before", r.rss_before},
              {"rss_after", r.rss_after},
              {"state_bytes", r.state_bytes}};
-    } else if (!histories_.empty()) {
+    } else if (bench_->count("--conversation")) {
       co_.host = lo_.host, co_.port = lo_.port;
-      co_.histories = parse_list(histories_);
       std::ifstream f(text_file, std::ios::binary);
       RILL_CHECK(f, "[bench-serve] cannot read --text {}", text_file);
       std::stringstream ss;
@@ -184,7 +172,7 @@ class Commands : public ServeCommands {
       fmt::print("{:>8} {:>9} {:>10} {:>9} {:>9} {:>11} {:>10} {:>11} {:>9}\n", "sessions",
                  "tokens", "tokens/s", "p50 ms", "p99 ms", "first p50", "batch", "RSS MiB",
                  "prefix");
-      for (int64_t n : parse_list(sessions_)) {
+      for (int64_t n : sessions_) {
         lo_.sessions = n;
         const serve::LoadReport r = serve::run_load(lo_);
         int64_t lo = INT64_MAX, hi = 0;
@@ -213,7 +201,8 @@ class Commands : public ServeCommands {
   serve::LoadOptions lo_;
   serve::ConversationOptions co_;
   int64_t idle_ = 0;
-  std::string sessions_ = "1,8", histories_, text_file = "data/bible-kjv/raw.txt", json_out;
+  std::vector<int64_t> sessions_ = {1, 8};
+  std::string text_file = "data/bible-kjv/raw.txt", json_out;
 };
 
 }  // namespace

@@ -35,6 +35,18 @@ bool State::has(const std::string& name) const {
   return false;
 }
 
+std::string State::layout_difference(const State& reference, bool shapes) const {
+  if (tensors_.size() != reference.tensors_.size())
+    return fmt::format("it has {} tensors, not {}", tensors_.size(), reference.tensors_.size());
+  for (const auto& [name, t] : reference.tensors_) {
+    if (!has(name)) return fmt::format("it lacks the tensor {}", name);
+    if (shapes && get(name).shape() != t.shape())
+      return fmt::format("its tensor {} is {}, not {}", name, shape_str(get(name).shape()),
+                         shape_str(t.shape()));
+  }
+  return "";
+}
+
 State State::clone() const {
   State s;
   for (const auto& [n, v] : tensors_) s.tensors_.emplace_back(n, v.detach().clone());

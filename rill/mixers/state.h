@@ -22,6 +22,10 @@ class State {
   bool empty() const { return tensors_.empty(); }
   const std::vector<std::pair<std::string, Tensor>>& tensors() const { return tensors_; }
 
+  // Why this state cannot stand where `reference` (e.g. init_state(1)) does: other tensor
+  // names, or, with `shapes`, a tensor of another shape; "" when it can.
+  std::string layout_difference(const State& reference, bool shapes) const;
+
   State clone() const;  // deep copy: the two states evolve independently
   void detach();        // cuts autograd history, keeps the values
   size_t bytes() const;

@@ -66,14 +66,8 @@ int BatchedStreams::join(Stream* stream, const SamplerOptions& opt) {
   Member m{stream, opt, -1};
   if (batched_) {
     // Every tensor of a stream's state is one row of the batch's.
-    const State one = model_.init_state(1);
-    RILL_CHECK(stream->state.tensors().size() == one.tensors().size(),
-               "[serve] the stream's state has {} tensors; the model's has {}",
-               stream->state.tensors().size(), one.tensors().size());
-    for (const auto& [name, t] : one.tensors())
-      RILL_CHECK(stream->state.get(name).shape() == t.shape(),
-                 "[serve] the stream's state tensor {} is {}, the model's is {}", name,
-                 shape_str(stream->state.get(name).shape()), shape_str(t.shape()));
+    const std::string why = stream->state.layout_difference(model_.init_state(1), true);
+    RILL_CHECK(why.empty(), "[serve] the stream's state does not fit the model: {}", why);
     if (int64_t(members_.size()) == capacity_) resize(capacity_ == 0 ? 1 : 2 * capacity_);
     int64_t slot = 0;
     while (slots_[slot] >= 0) ++slot;

@@ -344,9 +344,7 @@ struct Server::Impl {
     }
     stream.generator = Generator(r.seed ? *r.seed : random_seed());
     const std::string id = store->create(std::move(stream), int64_t(tokens.size()));
-    json j = session_json({id, int64_t(tokens.size()), 0, true, false});
-    for (const auto& s : store->list())
-      if (s.id == id) j = session_json(s);
+    json j = session_json(store->summary(id));
     j["prefix_reused_tokens"] = reused;
     send_json(res, 201, j);
   }
@@ -429,21 +427,14 @@ struct Server::Impl {
   }
 
   void fork_session(const httplib::Request& req, httplib::Response& res) {
-    const std::string id = store->fork(req.matches[1]);
-    for (const auto& s : store->list())
-      if (s.id == id) {
-        json j = session_json(s);
-        j["forked_from"] = std::string(req.matches[1]);
-        return send_json(res, 201, j);
-      }
-    throw ApiError(404, "the fork disappeared");  // deleted by another request meanwhile
+    json j = session_json(store->summary(store->fork(req.matches[1])));
+    j["forked_from"] = std::string(req.matches[1]);
+    send_json(res, 201, j);
   }
 
   void download_state(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
-    bool known = false;
-    for (const auto& s : store->list()) known = known || s.id == id;
-    if (!known) throw ApiError(404, fmt::format("no session {}", id));
+    store->summary(id);                                     // 404 when unknown
     std::ifstream f(store->path_of(id), std::ios::binary);  // current since its last request
     if (!f) throw ApiError(404, fmt::format("no session {}", id));
     std::stringstream ss;
@@ -474,17 +465,17 @@ struct Server::Impl {
       throw;
     }
     std::filesystem::remove(tmp);
-    // The state must be one this model steps: the same tensors with the same shapes.
-    const State fresh = loaded.model->init_state(1);
-    bool same = fresh.tensors().size() == stream.state.tensors().size();
-    for (const auto& [name, t] : fresh.tensors())
-      same = same && stream.state.has(name) &&
-             (!loaded.model->info(0).constant_state || stream.state.get(name).shape() == t.shape());
-    if (!same || stream.pending >= loaded.model->io().vocab)
-      throw ApiError(400, "the state does not fit the model served (other tensors or shapes)");
+    // The state must be one this model steps: its tensors (with their shapes, unless the state
+    // grows with the context).
+    const std::string why = stream.state.layout_difference(loaded.model->init_state(1),
+                                                           loaded.model->info(0).constant_state);
+    if (!why.empty()) throw ApiError(400, "the state does not fit the model served: " + why);
+    if (stream.pending >= loaded.model->io().vocab)
+      throw ApiError(400,
+                     fmt::format("the state's pending token {} is outside the vocabulary of {}",
+                                 stream.pending, loaded.model->io().vocab));
     store->create(std::move(stream), tokens, id);
-    for (const auto& s : store->list())
-      if (s.id == id) return send_json(res, 201, session_json(s));
+    send_json(res, 201, session_json(store->summary(id)));
   }
 
   // ---- OpenAI-shaped completions ----
@@ -629,10 +620,7 @@ struct Server::Impl {
   }
 
   void get_session(const httplib::Request& req, httplib::Response& res) {
-    const std::string id = req.matches[1];
-    for (const auto& s : store->list())
-      if (s.id == id) return send_json(res, 200, session_json(s));
-    throw ApiError(404, fmt::format("no session {}", id));
+    send_json(res, 200, session_json(store->summary(req.matches[1])));
   }
 
   void delete_session(const httplib::Request& req, httplib::Response& res) {

@@ -156,12 +156,17 @@ ContinueRequest parse_continue_request(std::string_view body, const Limits& limi
   });
 }
 
-void check_session_id(std::string_view id) {
+bool is_session_id(std::string_view id) {
   bool ok = !id.empty() && id.size() <= 64;
   for (char c : id)
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                 c == '_' || c == '-');
-  if (!ok) throw ApiError(400, "a session id is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  return ok;
+}
+
+void check_session_id(std::string_view id) {
+  if (!is_session_id(id))
+    throw ApiError(400, "a session id is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
 }
 
 std::string error_json(int status, const std::string& message) {

@@ -65,7 +65,8 @@ CreateSessionRequest parse_create_session_request(std::string_view body, const L
 ContinueRequest parse_continue_request(std::string_view body, const Limits& limits);
 
 // A session id chosen by a client (uploading a state): 1 to 64 of [A-Za-z0-9_-], so that it is a
-// safe file name; anything else is a 400.
+// safe file name; check_session_id answers anything else with a 400.
+bool is_session_id(std::string_view id);
 void check_session_id(std::string_view id);
 
 // {"error": {"message": m, "type": "invalid_request_error" or "server_error", "code": status}}

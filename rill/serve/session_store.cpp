@@ -16,15 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kSuffix = ".safetensors";
-
-bool valid_id(const std::string& id) {
-  try {
-    check_session_id(id);
-    return true;
-  } catch (const ApiError&) {
-    return false;
-  }
-}
 }  // namespace
 
 SessionStore::SessionStore(SessionStoreOptions options) : opt_(std::move(options)) {
@@ -41,7 +32,7 @@ SessionStore::SessionStore(SessionStoreOptions options) : opt_(std::move(options
     }
     if (!e.is_regular_file() || !name.ends_with(kSuffix)) continue;
     const std::string id = name.substr(0, name.size() - std::string(kSuffix).size());
-    if (!valid_id(id)) continue;
+    if (!is_session_id(id)) continue;
     auto s = std::make_shared<Session>();
     s->id = id;
     try {
@@ -205,12 +196,24 @@ void SessionStore::remove(const std::string& id) {
   sessions_.erase(it);
 }
 
+namespace {
+SessionSummary summary_of(const Session& s) {
+  return {s.id, s.tokens, s.state_bytes, s.resident, s.busy};
+}
+}  // namespace
+
 std::vector<SessionSummary> SessionStore::list() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<SessionSummary> out;
-  for (const auto& [id, s] : sessions_)
-    out.push_back({id, s->tokens, s->state_bytes, s->resident, s->busy});
+  for (const auto& [id, s] : sessions_) out.push_back(summary_of(*s));
   return out;
+}
+
+SessionSummary SessionStore::summary(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) throw ApiError(404, fmt::format("no session {}", id));
+  return summary_of(*it->second);
 }
 
 int64_t SessionStore::resident_bytes() const {

@@ -61,6 +61,7 @@ class SessionStore {
   std::string fork(const std::string& id);
   void remove(const std::string& id);  // 404 unknown, 409 in use; deletes its file
   std::vector<SessionSummary> list() const;
+  SessionSummary summary(const std::string& id) const;  // 404 unknown
   int64_t resident_bytes() const;
   int64_t size() const;
 
