@@ -92,21 +92,25 @@ void scale_into(T* dst, const T* src, int64_t n, double factor) {
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * f;
 }
 
+// The loss of `batch` from `state` (null: none carried), its gradients accumulated.
+Tensor forward_backward(Task& task, SequenceModel& model, const TaskBatch& batch, State* state) {
+  Tensor loss;
+  {
+    ProfileScope scope("step: forward and loss (outside kernels)");
+    loss = task.loss(model, batch, state);
+  }
+  {
+    ProfileScope scope("step: backward (outside nodes)");
+    loss.backward();
+  }
+  return loss;
+}
+
 }  // namespace
 
 double DataParallel::compute_gradients(Task& task, const TaskBatch& batch) {
-  if (plain_) {
-    Tensor loss;
-    {
-      ProfileScope scope("step: forward and loss (outside kernels)");
-      loss = task.loss(model_, batch, carries_ ? &states_[0] : nullptr);
-    }
-    {
-      ProfileScope scope("step: backward (outside nodes)");
-      loss.backward();
-    }
-    return loss.item<double>();
-  }
+  if (plain_)
+    return forward_backward(task, model_, batch, carries_ ? &states_[0] : nullptr).item<double>();
   const int64_t S = layout_.shards;
   auto generators = model_.generators();
   std::vector<uint64_t> start;
@@ -125,15 +129,8 @@ double DataParallel::compute_gradients(Task& task, const TaskBatch& batch) {
         generators[i].second->set_state(generators[i].second->seed(),
                                         start[i] + uint64_t(shard) * kShardCounterStride);
     for (Tensor& p : params_) p.zero_grad();
-    Tensor loss;
-    {
-      ProfileScope scope("step: forward and loss (outside kernels)");
-      loss = task.loss(model_, sb, carries_ ? &states_[size_t(k)] : nullptr);
-    }
-    {
-      ProfileScope scope("step: backward (outside nodes)");
-      loss.backward();
-    }
+    const Tensor loss =
+        forward_backward(task, model_, sb, carries_ ? &states_[size_t(k)] : nullptr);
     ProfileScope scope("step: shard gradients into the tree");
     for (size_t i = 0; i < generators.size(); ++i)
       RILL_CHECK(

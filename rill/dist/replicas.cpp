@@ -8,7 +8,6 @@
 #include <iterator>
 
 #include "rill/core/error.h"
-#include "rill/data/sha256.h"
 
 namespace rill::dist {
 
@@ -34,16 +33,11 @@ void broadcast_weights(Communicator& comm, nn::Module& module) {
   }
 }
 
-bool weights_agree(Communicator& comm, const nn::Module& module) {
+bool same_on_every_rank(Communicator& comm, const std::string& value) {
   if (comm.size() == 1) return true;
-  data::Sha256 h;
-  for (const auto& [name, t] : module.state_dict()) {
-    const Tensor c = t.contiguous();
-    h.update(c.data_ptr(), c.nbytes());
-  }
-  const std::vector<std::string> all = comm.gather_bytes(h.finish_hex(), 0);
-  for (const std::string& h : all)
-    if (h != all[0]) return false;
+  const std::vector<std::string> all = comm.gather_bytes(value, 0);
+  for (const std::string& v : all)
+    if (v != all[0]) return false;
   return true;
 }
 

@@ -13,9 +13,9 @@ namespace rill::dist {
 // Every parameter and buffer of `module` takes rank 0's values.
 void broadcast_weights(Communicator& comm, nn::Module& module);
 
-// True on rank 0 when every rank's weights are bitwise rank 0's (SHA-256 of the state dict);
-// true on the other ranks. Collective.
-bool weights_agree(Communicator& comm, const nn::Module& module);
+// True on rank 0 when every rank passed the same `value` as rank 0 (e.g. its weights' SHA-256,
+// weights_sha256 in train/checkpoint.h); true on the other ranks. Collective.
+bool same_on_every_rank(Communicator& comm, const std::string& value);
 
 // Rank 0's file at `path` made readable on every rank: rank 0 gets `path` back; the others get a
 // private copy under the temporary folder, removed when the returned object goes.
